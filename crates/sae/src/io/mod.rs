@@ -1,0 +1,234 @@
+//! Checkpoints: our directory format (SAELens-compatible `cfg.json` + `sae_weights.safetensors`),
+//! and readers for EleutherAI sparsify and InterProt files.
+//!
+//! [`load`] detects the layout from the tensors it finds and refuses unknown ones, naming them.
+
+mod foreign;
+pub(crate) mod tensors;
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+pub use foreign::load_interprot;
+
+use crate::architecture::{Architecture, Kind};
+use crate::dictionary::{Dictionary, DictionaryMeta, InputNorm};
+use crate::error::{Result, SaeError};
+use tensors::{write_atomic, write_tensors, OutTensor, TensorFile};
+
+/// Weights file name (SAELens'); readers also accept the older `sae.safetensors`.
+pub const WEIGHTS_FILE: &str = "sae_weights.safetensors";
+pub const CONFIG_FILE: &str = "cfg.json";
+
+/// Writes `dict` into directory `dir` (created if needed) as `cfg.json` + `sae_weights.safetensors`.
+pub fn save(dict: &Dictionary, dir: &Path) -> Result<()> {
+    dict.validate()?;
+    std::fs::create_dir_all(dir).map_err(|e| SaeError::io(dir, e))?;
+    let (i, s, o) = (dict.d_in, dict.d_sae, dict.d_out);
+    let mut tensors = vec![
+        ("W_enc".to_string(), OutTensor::F32(&dict.w_enc, vec![i, s])),
+        ("b_enc".to_string(), OutTensor::F32(&dict.b_enc, vec![s])),
+        ("W_dec".to_string(), OutTensor::F32(&dict.w_dec, vec![s, o])),
+        ("b_dec".to_string(), OutTensor::F32(&dict.b_dec, vec![o])),
+    ];
+    if let Some(t) = &dict.threshold {
+        tensors.push(("threshold".to_string(), OutTensor::F32(t, vec![s])));
+    }
+    if let Some(w) = &dict.w_skip {
+        tensors.push(("W_skip".to_string(), OutTensor::F32(w, vec![o, i])));
+    }
+    write_tensors(&dir.join(WEIGHTS_FILE), tensors, None)?;
+    let cfg = config_json(dict);
+    let text =
+        serde_json::to_string_pretty(&cfg).map_err(|e| SaeError::json(dir, e.to_string()))?;
+    write_atomic(&dir.join(CONFIG_FILE), text.as_bytes())
+}
+
+fn config_json(dict: &Dictionary) -> Value {
+    let m = &dict.meta;
+    let hook_name = match m.source.layer {
+        Some(l) => format!("layers.{l}.{}", m.source.site),
+        None => m.source.site.clone(),
+    };
+    let mut cfg = json!({
+        "architecture": dict.architecture.saelens_name(dict.kind),
+        "d_in": dict.d_in,
+        "d_sae": dict.d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": dict.apply_b_dec_to_input,
+        "normalize_activations": match dict.input_norm {
+            InputNorm::None => "none",
+            InputNorm::LayerNorm { .. } => "layer_norm",
+        },
+        "reshape_activations": "none",
+        "metadata": { "model_name": m.source.model, "hook_name": hook_name },
+        "plmscope": {
+            "format_version": 1,
+            "architecture": dict.architecture,
+            "kind": dict.kind,
+            "k": dict.k,
+            "d_out": dict.d_out,
+            "input_norm": dict.input_norm,
+            "source": m.source,
+            "target": m.target,
+            "normalisation": m.normalisation,
+            "hyperparameters": m.hyperparameters,
+            "metrics": m.metrics,
+            "imported_from": m.imported_from,
+        },
+    });
+    if dict.architecture == Architecture::TopK {
+        cfg["k"] = json!(dict.k);
+        // Our decoder rows need not be unit norm (the seed paper trains without it); SAELens
+        // would otherwise rescale activations by them.
+        cfg["rescale_acts_by_decoder_norm"] = json!(false);
+    }
+    if dict.kind != Kind::Sae {
+        cfg["d_out"] = json!(dict.d_out);
+    }
+    cfg
+}
+
+/// Reads a dictionary from a directory (ours, SAELens, sparsify) or a file (InterProt needs
+/// [`load_interprot`] with k; torch pickles are refused with a clear message).
+pub fn load(path: &Path) -> Result<Dictionary> {
+    if path.is_file() {
+        return foreign::load_file(path);
+    }
+    let cfg_path = path.join(CONFIG_FILE);
+    let weights = [WEIGHTS_FILE, "sae.safetensors"]
+        .iter()
+        .map(|n| path.join(n))
+        .find(|p| p.is_file());
+    let Some(weights) = weights else {
+        return Err(SaeError::UnsupportedFormat {
+            path: path.to_path_buf(),
+            message: format!("no {WEIGHTS_FILE} or sae.safetensors in this directory"),
+        });
+    };
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| SaeError::io(&cfg_path, e))?;
+    let cfg: Value =
+        serde_json::from_str(&text).map_err(|e| SaeError::json(&cfg_path, e.to_string()))?;
+    let file = TensorFile::read(&weights)?;
+    if file.has("encoder.weight") {
+        return foreign::sparsify(file, &cfg, &cfg_path);
+    }
+    if file.has("W_enc") {
+        return saelens(file, &cfg, &cfg_path);
+    }
+    Err(foreign::unknown_layout(&file))
+}
+
+/// Our format and SAELens': tensors `W_enc`, `b_enc`, `W_dec`, `b_dec` (+ `threshold`, `W_skip`).
+fn saelens(mut file: TensorFile, cfg: &Value, cfg_path: &Path) -> Result<Dictionary> {
+    let ours = cfg.get("plmscope");
+    let arch_name = str_field(cfg, "architecture", cfg_path)?;
+    let (architecture, kind) = match ours {
+        Some(o) => (
+            serde_json::from_value(o["architecture"].clone())
+                .map_err(|e| SaeError::json(cfg_path, format!("plmscope.architecture: {e}")))?,
+            serde_json::from_value(o["kind"].clone())
+                .map_err(|e| SaeError::json(cfg_path, format!("plmscope.kind: {e}")))?,
+        ),
+        None => match arch_name {
+            "transcoder" => (Architecture::Relu, Kind::Transcoder),
+            "skip_transcoder" => (Architecture::Relu, Kind::SkipTranscoder),
+            "jumprelu_transcoder" => (Architecture::JumpRelu, Kind::Transcoder),
+            other => (Architecture::from_name(other)?, Kind::Sae),
+        },
+    };
+    let shape = file.shape("W_enc").unwrap_or(&[]).to_vec();
+    let [d_in, d_sae] = shape[..] else {
+        return Err(SaeError::tensors(
+            &file.path,
+            format!("W_enc has shape {shape:?}, expected [d_in, d_sae]"),
+        ));
+    };
+    let d_out = file
+        .shape("W_dec")
+        .and_then(|s| s.get(1).copied())
+        .unwrap_or(d_in);
+    let k = cfg
+        .get("k")
+        .or(ours.and_then(|o| o.get("k")))
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as usize;
+    let input_norm = match (ours.map(|o| o["input_norm"].clone()), cfg.get("normalize_activations").and_then(Value::as_str)) {
+        (Some(v), _) if !v.is_null() => {
+            serde_json::from_value(v).map_err(|e| SaeError::json(cfg_path, format!("plmscope.input_norm: {e}")))?
+        }
+        (_, None | Some("none")) => InputNorm::None,
+        (_, Some("layer_norm")) => InputNorm::LayerNorm { eps: 1e-5 },
+        (_, Some(other)) => {
+            return Err(SaeError::UnsupportedFormat {
+                path: cfg_path.to_path_buf(),
+                message: format!("normalize_activations = {other:?} needs statistics this file does not carry; fold it into the weights first"),
+            })
+        }
+    };
+    if cfg
+        .get("rescale_acts_by_decoder_norm")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        return Err(SaeError::UnsupportedFormat {
+            path: cfg_path.to_path_buf(),
+            message: "rescale_acts_by_decoder_norm = true is not folded into the weights; save it with SAELens' fold first".into(),
+        });
+    }
+    let meta = match ours {
+        Some(o) => DictionaryMeta {
+            source: serde_json::from_value(o["source"].clone()).unwrap_or_default(),
+            target: serde_json::from_value(o["target"].clone()).unwrap_or_default(),
+            normalisation: o["normalisation"].clone(),
+            hyperparameters: o["hyperparameters"].clone(),
+            metrics: serde_json::from_value(o["metrics"].clone()).unwrap_or_default(),
+            imported_from: serde_json::from_value(o["imported_from"].clone()).unwrap_or_default(),
+        },
+        None => DictionaryMeta {
+            imported_from: Some("saelens".into()),
+            ..Default::default()
+        },
+    };
+    let dict = Dictionary {
+        architecture,
+        kind,
+        d_in,
+        d_sae,
+        d_out,
+        k,
+        w_enc: file.take("W_enc", &[d_in, d_sae])?,
+        b_enc: file.take("b_enc", &[d_sae])?,
+        w_dec: file.take("W_dec", &[d_sae, d_out])?,
+        b_dec: file.take("b_dec", &[d_out])?,
+        threshold: if file.has("threshold") {
+            Some(file.take("threshold", &[d_sae])?)
+        } else {
+            None
+        },
+        w_skip: if file.has("W_skip") {
+            Some(file.take("W_skip", &[d_out, d_in])?)
+        } else {
+            None
+        },
+        apply_b_dec_to_input: cfg
+            .get("apply_b_dec_to_input")
+            .and_then(Value::as_bool)
+            .unwrap_or(kind == Kind::Sae),
+        input_norm,
+        meta,
+    };
+    dict.validate().map_err(|e| SaeError::UnsupportedFormat {
+        path: file.path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(dict)
+}
+
+pub(crate) fn str_field<'a>(cfg: &'a Value, name: &str, path: &Path) -> Result<&'a str> {
+    cfg.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| SaeError::json(path, format!("missing string field {name:?}")))
+}

@@ -1,0 +1,171 @@
+//! Training configuration: one struct, serialised into the train state and the checkpoint.
+
+use serde::{Deserialize, Serialize};
+
+use crate::architecture::{Architecture, Kind};
+use crate::error::{Result, SaeError};
+use crate::trainer::optim::{AdamConfig, Decay, Schedule};
+
+/// How `b_dec` starts, from the first batch's targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BDecInit {
+    /// Leave it at zero (the seed paper, InterProt, SAELens).
+    Zeros,
+    /// The batch mean (sparsify).
+    Mean,
+    /// The geometric median by Weiszfeld iterations (InterPLM, dictionary_learning).
+    GeometricMedian,
+}
+
+/// Input normalisation applied during training.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TrainNorm {
+    None,
+    /// Multiply inputs (and targets) by a constant so the mean of ‖x‖²/d is 1 on the first batch
+    /// (E‖x‖² = d, SAELens' and dictionary_learning's convention); folded into the weights at export.
+    UnitMeanSquare,
+    /// Per-row LayerNorm, undone after decoding (seed paper, InterProt); SAEs only.
+    LayerNorm {
+        eps: f32,
+    },
+}
+
+/// Reconstruction loss normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconLoss {
+    /// Sum of squared errors over the batch's total variance around its mean (sparsify).
+    Fvu,
+    /// Mean over all elements of the squared error (`torch.nn.functional.mse_loss`).
+    Mse,
+}
+
+/// Everything that defines a training run of one dictionary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub architecture: Architecture,
+    pub kind: Kind,
+    pub d_in: usize,
+    pub d_sae: usize,
+    pub d_out: usize,
+    /// Active latents per row (TopK) or average per row (BatchTopK).
+    pub k: usize,
+    pub seed: u64,
+    pub schedule: Schedule,
+    pub adam: AdamConfig,
+    /// Keep decoder rows at unit norm, removing the gradient component parallel to each row
+    /// before the step (sparsify, InterProt); the seed paper trains without it.
+    pub unit_norm_decoder: bool,
+    pub b_dec_init: BDecInit,
+    pub apply_b_dec_to_input: bool,
+    pub input_norm: TrainNorm,
+    pub recon_loss: ReconLoss,
+    /// AuxK coefficient (1/32 in OpenAI's paper, sparsify, InterPLM); 0 turns AuxK off.
+    pub auxk_coefficient: f32,
+    /// Latents the AuxK loss uses per row; `None` = d_in / 2.
+    pub k_aux: Option<usize>,
+    /// A latent that has not fired for this many rows is dead.
+    pub dead_window_rows: u64,
+    /// ReLU: L1 coefficient on Σ_j f_j ‖W_dec,j‖, averaged over rows.
+    pub l1_coefficient: f32,
+    /// JumpReLU: L0 coefficient, threshold at init and kernel bandwidth ε.
+    pub l0_coefficient: f32,
+    pub jumprelu_init_threshold: f32,
+    pub jumprelu_bandwidth: f32,
+    /// BatchTopK: the inference threshold is an exponential moving average of the smallest
+    /// kept activation per batch, with this momentum.
+    pub batchtopk_threshold_momentum: f32,
+}
+
+impl TrainConfig {
+    /// A TopK SAE with sparsify-like defaults (Adam 2e-4/√(d_sae/2¹⁴), unit-norm decoder,
+    /// b_dec = batch mean, AuxK 1/32, FVU loss, 10M-row dead window).
+    pub fn topk(d_in: usize, d_sae: usize, k: usize) -> Self {
+        let lr = 2e-4 / ((d_sae as f32) / 16384.0).sqrt();
+        TrainConfig {
+            architecture: Architecture::TopK,
+            kind: Kind::Sae,
+            d_in,
+            d_sae,
+            d_out: d_in,
+            k,
+            seed: 0,
+            schedule: Schedule {
+                lr,
+                warmup_steps: 0,
+                decay: Decay::Constant,
+                total_steps: 0,
+                min_lr_fraction: 0.0,
+            },
+            adam: AdamConfig::default(),
+            unit_norm_decoder: true,
+            b_dec_init: BDecInit::Mean,
+            apply_b_dec_to_input: true,
+            input_norm: TrainNorm::None,
+            recon_loss: ReconLoss::Fvu,
+            auxk_coefficient: 1.0 / 32.0,
+            k_aux: None,
+            dead_window_rows: 10_000_000,
+            l1_coefficient: 0.0,
+            l0_coefficient: 0.0,
+            jumprelu_init_threshold: 0.001,
+            jumprelu_bandwidth: 0.001,
+            batchtopk_threshold_momentum: 0.99,
+        }
+    }
+
+    /// The same defaults for another architecture.
+    pub fn with_architecture(mut self, architecture: Architecture) -> Self {
+        self.architecture = architecture;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let fail = |m: String| Err(SaeError::Config(m));
+        if self.d_in == 0 || self.d_sae == 0 || self.d_out == 0 {
+            return fail(format!(
+                "dimensions must be positive: d_in {}, d_sae {}, d_out {}",
+                self.d_in, self.d_sae, self.d_out
+            ));
+        }
+        if self.architecture.uses_k() && (self.k == 0 || self.k > self.d_sae) {
+            return fail(format!(
+                "{} needs 0 < k <= d_sae ({}), got {}",
+                self.architecture, self.d_sae, self.k
+            ));
+        }
+        if self.kind == Kind::Sae && self.d_out != self.d_in {
+            return fail(format!(
+                "an SAE has d_out == d_in, got {} and {}",
+                self.d_out, self.d_in
+            ));
+        }
+        if self.kind != Kind::Sae && self.apply_b_dec_to_input {
+            return fail(
+                "transcoders cannot subtract b_dec (output space) from their input".into(),
+            );
+        }
+        if self.kind != Kind::Sae && matches!(self.input_norm, TrainNorm::LayerNorm { .. }) {
+            return fail("per-row LayerNorm cannot be undone on a transcoder's output".into());
+        }
+        if self.schedule.lr <= 0.0 || !self.schedule.lr.is_finite() {
+            return fail(format!(
+                "learning rate must be positive, got {}",
+                self.schedule.lr
+            ));
+        }
+        if self.architecture == Architecture::JumpRelu
+            && !(self.jumprelu_bandwidth > 0.0 && self.jumprelu_init_threshold > 0.0)
+        {
+            return fail("jumprelu needs positive bandwidth and initial threshold".into());
+        }
+        Ok(())
+    }
+
+    /// Nominal AuxK latents per row.
+    pub(crate) fn k_aux_nominal(&self) -> usize {
+        self.k_aux.unwrap_or(self.d_in / 2).max(1)
+    }
+}
