@@ -63,8 +63,8 @@ pub struct Checkpoint {
 }
 
 /// Opens a checkpoint directory (`config.json` + `model.safetensors` or `pytorch_model.bin`)
-/// or a single weights file (`.safetensors`, `.bin`, fair-esm `.pt`). Without `config.json`
-/// the config is inferred from tensor shapes and the published ESM2 head counts.
+/// or a single weights file (`.safetensors`, `.bin`, fair-esm `.pt`), using a `config.json`
+/// beside it when there is one. Without `config.json` the config is inferred from tensor shapes and the published ESM2 head counts.
 pub fn open_checkpoint(path: &Path) -> Result<Checkpoint, ModelError> {
     let (dir, weights_file) = if path.is_dir() {
         let candidates = ["model.safetensors", "pytorch_model.bin"];
@@ -104,7 +104,7 @@ pub fn open_checkpoint(path: &Path) -> Result<Checkpoint, ModelError> {
             .collect(),
     };
     let config_path = dir.join("config.json");
-    let config = if config_path.is_file() && weights_file.extension().is_none_or(|e| e != "pt") {
+    let config = if config_path.is_file() {
         let text =
             std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
         serde_json::from_str::<EsmConfig>(&text)
@@ -197,8 +197,22 @@ fn canonical_name(name: &str) -> Option<String> {
     ] {
         n = n.strip_prefix(prefix).unwrap_or(n);
     }
+    // fair-esm hub files nest blocks under `encoder.sentence_encoder.` and the head under
+    // `encoder.lm_head.` (its `_upgrade_state_dict` strips both).
+    if n.starts_with("encoder.lm_head.") {
+        n = &n["encoder.".len()..];
+    }
     if n.contains("contact_head") || n.contains("inv_freq") || n.contains("position_ids") {
         return None;
+    }
+    // transformers 5 saves LayerNorm parameters under their legacy gamma/beta names.
+    let renamed;
+    if let Some(stem) = n.strip_suffix(".gamma") {
+        renamed = format!("{stem}.weight");
+        n = &renamed;
+    } else if let Some(stem) = n.strip_suffix(".beta") {
+        renamed = format!("{stem}.bias");
+        n = &renamed;
     }
     if n.starts_with("embeddings.") || n.starts_with("encoder.") {
         return Some(n.to_string());
