@@ -41,7 +41,9 @@ impl Fixture {
 }
 
 fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
-    let v = st.tensor(name).unwrap_or_else(|_| panic!("fixture has no {name}"));
+    let v = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("fixture has no {name}"));
     v.data()
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
@@ -126,7 +128,10 @@ fn check_parity(arch: &str) {
             let text = protein["fasta_text_for_plmscope"].as_str().unwrap();
             let text: String = text.split_whitespace().collect();
             let ours = alphabet::tokenize(&text[..text.len().min(alphabet::MAX_RESIDUES)]).unwrap();
-            assert_eq!(ours, ids, "{arch} p{i}: tokenisation differs from EsmTokenizer");
+            assert_eq!(
+                ours, ids,
+                "{arch} p{i}: tokenisation differs from EsmTokenizer"
+            );
         }
         let out = model.forward(&[&ids], &request).unwrap();
         let label = protein["key"].as_str().unwrap_or("?");
@@ -140,7 +145,11 @@ fn check_parity(arch: &str) {
         };
         for l in 0..=layers {
             let h = &out.sites[&(l, Site::ResidPost)];
-            check(format!("p{i}.hidden.{l}"), &rows(h, d, &positions), TOLERANCE);
+            check(
+                format!("p{i}.hidden.{l}"),
+                &rows(h, d, &positions),
+                TOLERANCE,
+            );
             let n = ids.len() - 2;
             let mean: Vec<f32> = (0..d)
                 .map(|c| (1..=n).map(|t| h[t * d + c] as f64).sum::<f64>() as f32 / n as f32)
@@ -150,7 +159,11 @@ fn check_parity(arch: &str) {
         for &b in &blocks {
             for (site, name) in [(Site::MlpIn, "mlp_in"), (Site::MlpOut, "mlp_out")] {
                 let m = &out.sites[&(b, site)];
-                check(format!("p{i}.{name}.{b}"), &rows(m, d, &positions), TOLERANCE);
+                check(
+                    format!("p{i}.{name}.{b}"),
+                    &rows(m, d, &positions),
+                    TOLERANCE,
+                );
             }
         }
         let logits = out.logits.as_ref().unwrap();
@@ -159,7 +172,11 @@ fn check_parity(arch: &str) {
             &rows(logits, 33, &positions),
             2.0 * TOLERANCE,
         );
-        all_ids.push((ids, positions, out.sites[&(layers, Site::ResidPost)].clone()));
+        all_ids.push((
+            ids,
+            positions,
+            out.sites[&(layers, Site::ResidPost)].clone(),
+        ));
     }
     eprintln!("{arch}: worst abs diff against HF {worst:e}");
 

@@ -41,19 +41,50 @@ pub fn gelu_inplace(x: &mut [f32]) {
     x.par_chunks_mut(1 << 14).for_each(gelu_serial);
 }
 
+/// Softmax of one row in place; inlined into callers compiled for wide vectors. The max and
+/// the sum run over 16 independent lanes: a single accumulator is a serial dependency that
+/// the compiler may not reorder, which left this loop scalar.
+#[inline(always)]
+pub(crate) fn softmax_inline(row: &mut [f32]) {
+    const L: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; L];
+    let mut chunks = row.chunks_exact(L);
+    for c in &mut chunks {
+        for l in 0..L {
+            lanes[l] = lanes[l].max(c[l]);
+        }
+    }
+    let mut max = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for l in lanes {
+        max = max.max(l);
+    }
+    let mut sums = [0f32; L];
+    let mut chunks = row.chunks_exact_mut(L);
+    for c in &mut chunks {
+        for l in 0..L {
+            c[l] = exp_f32(c[l] - max);
+            sums[l] += c[l];
+        }
+    }
+    let mut sum = 0.0;
+    for v in chunks.into_remainder() {
+        *v = exp_f32(*v - max);
+        sum += *v;
+    }
+    sum += sums.iter().sum::<f32>();
+    let inv = 1.0 / sum;
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
 #[inline(always)]
 fn softmax_imp(scores: &mut [f32], width: usize) {
     for row in scores.chunks_exact_mut(width) {
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let mut sum = 0.0;
-        for v in row.iter_mut() {
-            *v = exp_f32(*v - max);
-            sum += *v;
-        }
-        let inv = 1.0 / sum;
-        for v in row.iter_mut() {
-            *v *= inv;
-        }
+        softmax_inline(row);
     }
 }
 multiversion!(pub fn softmax_rows(scores: &mut [f32], width: usize) => softmax_imp);

@@ -4,7 +4,7 @@
 //! (ARCHITECTURE.md "Compute": scalar softmax/GELU was half of stock candle's layer time).
 
 mod attention;
-mod elementwise;
+pub(crate) mod elementwise;
 mod matmul;
 
 pub use attention::{attend, AttentionShape};
