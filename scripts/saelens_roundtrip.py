@@ -1,24 +1,26 @@
 #!/usr/bin/env python3
-"""Independent readers/writers for plmscope-sae's checkpoint round-trip tests (plain torch +
-safetensors, no SAELens install needed; SAELens' parameter names and formulas).
+"""Independent readers/writers for plmscope-sae's checkpoint round-trip tests (SAELens'
+parameter names and formulas, no SAELens install needed).
 
     python3 scripts/saelens_roundtrip.py encode DIR INPUT OUTPUT
-        Reads DIR/cfg.json + DIR/sae_weights.safetensors as SAELens would, encodes INPUT's `x`
-        with   codes = topk(relu((x - b_dec * apply_b_dec_to_input) @ W_enc + b_enc), k)
+        numpy + safetensors only (no torch; what CI installs). Reads DIR/cfg.json +
+        DIR/sae_weights.safetensors as SAELens would, encodes INPUT's `x` with
+            codes = topk(relu((x - b_dec * apply_b_dec_to_input) @ W_enc + b_enc), k)
         (jumprelu: relu(pre) * (pre > threshold); standard: relu(pre)) and decodes with
         x_hat = codes @ W_dec + b_dec; writes dense `codes` and `x_hat` to OUTPUT.
 
     python3 scripts/saelens_roundtrip.py fixtures
-        Writes tiny foreign checkpoints with their expected outputs into crates/sae/tests/fixtures/:
-        sparsify_tiny/{cfg.json, sae.safetensors} (bf16 weights) + sparsify_tiny_expected.safetensors,
-        interprot_tiny.safetensors + interprot_tiny_expected.safetensors.
+        Needs torch. Writes tiny foreign checkpoints with their expected outputs into
+        crates/sae/tests/fixtures/: sparsify_tiny/{cfg.json, sae.safetensors} (bf16 weights) +
+        sparsify_tiny_expected.safetensors, interprot_tiny.safetensors +
+        interprot_tiny_expected.safetensors.
 """
 import json
 import os
 import sys
 
-import torch
-from safetensors.torch import load_file, save_file
+import numpy as np
+from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "sae", "tests", "fixtures")
 
@@ -26,22 +28,29 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crate
 def saelens_encode(directory, input_path, output_path):
     with open(os.path.join(directory, "cfg.json")) as f:
         cfg = json.load(f)
-    w = load_file(os.path.join(directory, "sae_weights.safetensors"))
-    x = load_file(input_path)["x"].float()
-    sae_in = x - w["b_dec"] * (1.0 if cfg["apply_b_dec_to_input"] else 0.0)
+    w = {name: t.astype(np.float32) for name, t in load_numpy(os.path.join(directory, "sae_weights.safetensors")).items()}
+    x = load_numpy(input_path)["x"].astype(np.float32)
+    sae_in = x - w["b_dec"] * np.float32(1.0 if cfg["apply_b_dec_to_input"] else 0.0)
     pre = sae_in @ w["W_enc"] + w["b_enc"]
     arch = cfg["architecture"]
     if arch == "topk":
-        vals, idx = torch.topk(pre, cfg["k"], dim=-1)
-        codes = torch.zeros_like(pre).scatter(-1, idx, torch.relu(vals))
+        k = cfg["k"]
+        # The k largest pre-activations of each row (order within the k does not matter).
+        idx = np.argpartition(-pre, k - 1, axis=-1)[:, :k]
+        vals = np.take_along_axis(pre, idx, axis=-1)
+        codes = np.zeros_like(pre)
+        np.put_along_axis(codes, idx, np.maximum(vals, np.float32(0.0)), axis=-1)
     elif arch in ("jumprelu", "jumprelu_transcoder"):
-        codes = torch.relu(pre) * (pre > w["threshold"])
+        codes = np.maximum(pre, np.float32(0.0)) * (pre > w["threshold"])
     elif arch in ("standard", "transcoder", "skip_transcoder"):
-        codes = torch.relu(pre)
+        codes = np.maximum(pre, np.float32(0.0))
     else:
         raise SystemExit(f"unknown architecture {arch}")
     x_hat = codes @ w["W_dec"] + w["b_dec"]
-    save_file({"codes": codes.contiguous(), "x_hat": x_hat.contiguous()}, output_path)
+    save_numpy(
+        {"codes": np.ascontiguousarray(codes, dtype=np.float32), "x_hat": np.ascontiguousarray(x_hat, dtype=np.float32)},
+        output_path,
+    )
 
 
 def layer_norm(x, eps=1e-5):
@@ -53,6 +62,9 @@ def layer_norm(x, eps=1e-5):
 
 
 def write_fixtures():
+    import torch
+    from safetensors.torch import save_file
+
     gen = torch.Generator().manual_seed(99)
     d, n, k, rows = 12, 48, 5, 10
 

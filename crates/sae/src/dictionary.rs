@@ -55,6 +55,10 @@ pub struct DictionaryMeta {
     pub metrics: RecordedMetrics,
     /// Where this dictionary was read from when it is not ours (`sparsify`, `interprot`...).
     pub imported_from: Option<String>,
+    /// What it was trained on (activation sets, train/validation split, steps), for the record
+    /// and so `eval` can find the validation proteins again.
+    #[serde(default)]
+    pub training: serde_json::Value,
 }
 
 /// A sparse dictionary ready for inference.

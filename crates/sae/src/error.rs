@@ -32,6 +32,9 @@ pub enum SaeError {
     /// A batch source failed to produce a batch.
     #[error("batch source: {0}")]
     BatchSource(Box<dyn std::error::Error + Send + Sync>),
+    /// Reading an activation set failed (incomplete set, bad shard, resume mismatch...).
+    #[error(transparent)]
+    Store(#[from] plmscope_store::StoreError),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -18,11 +18,14 @@
 //! ```
 
 pub mod architecture;
+pub mod checkpoint_group;
+pub mod code_sets;
 pub mod dictionary;
 mod error;
 pub mod io;
 mod kernels;
 pub mod metrics;
+pub mod store_source;
 pub mod trainer;
 
 pub use architecture::{Architecture, Kind, REGISTRY};

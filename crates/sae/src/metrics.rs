@@ -71,15 +71,24 @@ pub fn mse_and_fvu(recon: &[f32], target: &[f32], d: usize) -> (f64, f64) {
 
 /// Firing frequencies from codes; latents above `dense_threshold` (e.g. 0.1) count as dense.
 pub fn feature_density(codes: &SparseCodes, dense_threshold: f64) -> FeatureDensity {
-    let rows = codes.rows().max(1) as f64;
     let mut counts = vec![0u64; codes.d_sae];
+    count_firing(codes, &mut counts);
+    density_from_counts(&counts, codes.rows(), dense_threshold)
+}
+
+/// Adds, per latent, the rows of `codes` on which it is non-zero.
+fn count_firing(codes: &SparseCodes, counts: &mut [u64]) {
     for (&j, &v) in codes.feature.iter().zip(&codes.value) {
         if v != 0.0 {
             counts[j as usize] += 1;
         }
     }
+}
+
+fn density_from_counts(counts: &[u64], rows: usize, dense_threshold: f64) -> FeatureDensity {
+    let rows = rows.max(1) as f64;
     let density: Vec<f64> = counts.iter().map(|&c| c as f64 / rows).collect();
-    let n = codes.d_sae.max(1) as f64;
+    let n = counts.len().max(1) as f64;
     let mut log10_histogram: Vec<(f64, usize)> =
         (0..16).map(|b| (-8.0 + 0.5 * b as f64, 0)).collect();
     for &d in density.iter().filter(|&&d| d > 0.0) {
@@ -92,6 +101,97 @@ pub fn feature_density(codes: &SparseCodes, dense_threshold: f64) -> FeatureDens
         dense_threshold,
         log10_histogram,
         density,
+    }
+}
+
+/// [`evaluate`] over more rows than fit in one call: feed blocks with
+/// [`EvaluationAccumulator::add`], then [`EvaluationAccumulator::finish`]. The target
+/// variance comes from per-column sums in f64, so the result does not depend on the blocking.
+#[derive(Clone, Debug)]
+pub struct EvaluationAccumulator {
+    d_out: usize,
+    rows: usize,
+    nnz: u64,
+    sq_err: f64,
+    sum: Vec<f64>,
+    sum_sq: Vec<f64>,
+    counts: Vec<u64>,
+}
+
+impl EvaluationAccumulator {
+    /// An empty accumulator for `dict`'s dimensions.
+    pub fn new(dict: &Dictionary) -> Self {
+        EvaluationAccumulator {
+            d_out: dict.d_out,
+            rows: 0,
+            nnz: 0,
+            sq_err: 0.0,
+            sum: vec![0.0; dict.d_out],
+            sum_sq: vec![0.0; dict.d_out],
+            counts: vec![0; dict.d_sae],
+        }
+    }
+
+    /// Encodes and reconstructs a block of rows `x` against targets `y` (`None`: y = x).
+    pub fn add(&mut self, dict: &Dictionary, x: &[f32], y: Option<&[f32]>) -> Result<()> {
+        let rows = check_rows("evaluation input", x, dict.d_in)?;
+        let target = y.unwrap_or(x);
+        let t_rows = check_rows("evaluation target", target, dict.d_out)?;
+        if t_rows != rows || dict.d_out != self.d_out || dict.d_sae != self.counts.len() {
+            return Err(SaeError::Config(format!(
+                "evaluation block: input has {rows} rows, target {t_rows}; dictionary \
+                 d_out {} d_sae {}, accumulator {} {}",
+                dict.d_out,
+                dict.d_sae,
+                self.d_out,
+                self.counts.len()
+            )));
+        }
+        let (codes, recon) = dict.forward(x)?;
+        self.sq_err += recon
+            .iter()
+            .zip(target)
+            .map(|(&a, &b)| ((a - b) as f64).powi(2))
+            .sum::<f64>();
+        for row in target.chunks(self.d_out) {
+            for ((s, q), &v) in self.sum.iter_mut().zip(&mut self.sum_sq).zip(row) {
+                *s += v as f64;
+                *q += (v as f64) * (v as f64);
+            }
+        }
+        count_firing(&codes, &mut self.counts);
+        self.nnz += codes.nnz() as u64;
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// Rows added so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The evaluation of every row added.
+    pub fn finish(&self) -> Evaluation {
+        let n = self.rows.max(1) as f64;
+        let total: f64 = self
+            .sum
+            .iter()
+            .zip(&self.sum_sq)
+            .map(|(s, q)| (q - s * s / n).max(0.0))
+            .sum();
+        let fvu = if total > 0.0 {
+            self.sq_err / total
+        } else {
+            f64::INFINITY
+        };
+        Evaluation {
+            rows: self.rows,
+            mse: self.sq_err / (self.rows * self.d_out).max(1) as f64,
+            fvu,
+            fve: 1.0 - fvu,
+            l0: self.nnz as f64 / n,
+            density: density_from_counts(&self.counts, self.rows, 0.1),
+        }
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Regenerate the foreign fixtures (repository root; torch + safetensors from PyPI):
 //!     python3 scripts/saelens_roundtrip.py fixtures
-//! The SAELens test runs `python3 scripts/saelens_roundtrip.py encode ...` itself; it fails when
-//! python3 cannot import torch, unless PLMSCOPE_SKIP_PYTHON=1 is set.
+//! The SAELens test runs `python3 scripts/saelens_roundtrip.py encode ...` itself, which needs
+//! only numpy and safetensors (`pip install numpy safetensors`, as CI does). Without them it
+//! prints a notice and checks only the Rust side.
 
 mod common;
 
@@ -52,13 +53,17 @@ fn trained(arch: Architecture, d: usize, steps: u64) -> (Dictionary, Vec<f32>) {
     (dict, x)
 }
 
+/// True when python3 can import numpy and safetensors.numpy; otherwise says so on stderr.
 fn python_available() -> bool {
     let ok = Command::new("python3")
-        .args(["-c", "import torch, safetensors"])
+        .args(["-c", "import numpy, safetensors.numpy"])
         .status()
         .is_ok_and(|s| s.success());
-    if !ok && std::env::var("PLMSCOPE_SKIP_PYTHON").as_deref() != Ok("1") {
-        panic!("python3 with torch and safetensors is needed (pip install torch safetensors), or set PLMSCOPE_SKIP_PYTHON=1");
+    if !ok {
+        eprintln!(
+            "NOTICE: python3 with numpy and safetensors not found (pip install numpy safetensors); \
+             skipping the independent Python encode, checking the Rust side only"
+        );
     }
     ok
 }
@@ -113,7 +118,7 @@ fn our_checkpoint_encodes_identically_in_python_with_saelens_names() {
             assert_eq!(cfg["rescale_acts_by_decoder_norm"], false);
         }
         if !python_available() {
-            return;
+            continue;
         }
         let sample = &x[..24 * 64];
         let theirs = python_encode(tmp.path(), sample, 24);

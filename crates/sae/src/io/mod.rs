@@ -77,6 +77,7 @@ fn config_json(dict: &Dictionary) -> Value {
             "hyperparameters": m.hyperparameters,
             "metrics": m.metrics,
             "imported_from": m.imported_from,
+            "training": m.training,
         },
     });
     if dict.architecture == Architecture::TopK {
@@ -91,6 +92,36 @@ fn config_json(dict: &Dictionary) -> Value {
     cfg
 }
 
+/// The weights file of a checkpoint: `path` itself when it is a file, else
+/// `sae_weights.safetensors` (or the older `sae.safetensors`) inside the directory.
+pub fn weights_path(path: &Path) -> Result<std::path::PathBuf> {
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    [WEIGHTS_FILE, "sae.safetensors"]
+        .iter()
+        .map(|n| path.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| SaeError::UnsupportedFormat {
+            path: path.to_path_buf(),
+            message: format!("no {WEIGHTS_FILE} or sae.safetensors in this directory"),
+        })
+}
+
+/// sha256 (hex) of a checkpoint's weights file, to tie results (code sets) to exact weights.
+pub fn weights_sha256(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let file = weights_path(path)?;
+    let mut reader = std::fs::File::open(&file).map_err(|e| SaeError::io(&file, e))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut reader, &mut hasher).map_err(|e| SaeError::io(&file, e))?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 /// Reads a dictionary from a directory (ours, SAELens, sparsify) or a file (InterProt needs
 /// [`load_interprot`] with k; torch pickles are refused with a clear message).
 pub fn load(path: &Path) -> Result<Dictionary> {
@@ -98,16 +129,7 @@ pub fn load(path: &Path) -> Result<Dictionary> {
         return foreign::load_file(path);
     }
     let cfg_path = path.join(CONFIG_FILE);
-    let weights = [WEIGHTS_FILE, "sae.safetensors"]
-        .iter()
-        .map(|n| path.join(n))
-        .find(|p| p.is_file());
-    let Some(weights) = weights else {
-        return Err(SaeError::UnsupportedFormat {
-            path: path.to_path_buf(),
-            message: format!("no {WEIGHTS_FILE} or sae.safetensors in this directory"),
-        });
-    };
+    let weights = weights_path(path)?;
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| SaeError::io(&cfg_path, e))?;
     let cfg: Value =
         serde_json::from_str(&text).map_err(|e| SaeError::json(&cfg_path, e.to_string()))?;
@@ -186,6 +208,7 @@ fn saelens(mut file: TensorFile, cfg: &Value, cfg_path: &Path) -> Result<Diction
             hyperparameters: o["hyperparameters"].clone(),
             metrics: serde_json::from_value(o["metrics"].clone()).unwrap_or_default(),
             imported_from: serde_json::from_value(o["imported_from"].clone()).unwrap_or_default(),
+            training: o.get("training").cloned().unwrap_or_default(),
         },
         None => DictionaryMeta {
             imported_from: Some("saelens".into()),
