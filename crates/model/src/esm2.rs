@@ -208,6 +208,18 @@ impl Esm2 {
         sequences: &[&[u32]],
         request: &CaptureRequest,
     ) -> Result<Captured, ModelError> {
+        self.forward_patched(sequences, request, None)
+    }
+
+    /// `forward`, with the residue rows of the residual stream after block `patch.layer`
+    /// replaced by what `patch.apply` makes of them (the spliced-in test of an SAE).
+    /// Captures at that layer see the stream before the patch.
+    pub fn forward_patched(
+        &self,
+        sequences: &[&[u32]],
+        request: &CaptureRequest,
+        mut patch: Option<ResidualPatch<'_>>,
+    ) -> Result<Captured, ModelError> {
         let c = &self.config;
         let d = c.hidden_size;
         let n_layers = c.num_hidden_layers;
@@ -236,6 +248,14 @@ impl Esm2 {
             offsets.push(offsets.last().unwrap() + s.len());
         }
         let tokens = *offsets.last().unwrap();
+        if let Some(p) = &patch {
+            if p.layer > n_layers {
+                return Err(ModelError::Request(format!(
+                    "cannot patch layer {}: this model has layers 0..={n_layers}",
+                    p.layer
+                )));
+            }
+        }
         let last_needed = if request.logits {
             n_layers
         } else {
@@ -255,6 +275,12 @@ impl Esm2 {
                 },
             );
         }
+        let mut apply_patch = |layer: usize, x: &mut [f32]| {
+            if let Some(p) = patch.as_mut().filter(|p| p.layer == layer) {
+                patch_residues(x, &offsets, d, &mut *p.apply);
+            }
+        };
+        apply_patch(0, &mut x);
         let mut normed = Vec::new();
         let mut qkv = Vec::new();
         let mut context = vec![0f32; tokens * d];
@@ -307,6 +333,7 @@ impl Esm2 {
             if let Some(p) = post {
                 x = p;
             }
+            apply_patch(layer, &mut x);
         }
         let logits = match (&self.lm_head, request.logits) {
             (Some(head), true) => {
@@ -385,6 +412,30 @@ impl Esm2 {
                     rotate(head, cos, sin);
                 }
             });
+    }
+}
+
+/// A replacement of the residual stream's residue rows after one layer.
+pub struct ResidualPatch<'a> {
+    /// 0 = embedding output, L = after block L (after the final LayerNorm for the last).
+    pub layer: usize,
+    /// Called with the residue rows (no `<cls>`/`<eos>`) of the whole batch, row-major
+    /// `[rows, hidden]`, to rewrite in place.
+    pub apply: &'a mut dyn FnMut(&mut [f32]),
+}
+
+/// Gathers every sequence's residue rows, lets `apply` rewrite them, scatters them back.
+fn patch_residues(x: &mut [f32], offsets: &[usize], d: usize, apply: &mut dyn FnMut(&mut [f32])) {
+    let mut rows = Vec::new();
+    for w in offsets.windows(2) {
+        rows.extend_from_slice(&x[(w[0] + 1) * d..(w[1] - 1) * d]);
+    }
+    apply(&mut rows);
+    let mut at = 0;
+    for w in offsets.windows(2) {
+        let n = (w[1] - w[0] - 2) * d;
+        x[(w[0] + 1) * d..(w[1] - 1) * d].copy_from_slice(&rows[at..at + n]);
+        at += n;
     }
 }
 

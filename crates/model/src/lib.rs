@@ -21,11 +21,12 @@ pub mod hub;
 pub mod init;
 pub mod kernels;
 mod pickle;
+pub mod splice;
 pub mod weights;
 
 pub use config::EsmConfig;
 pub use error::ModelError;
-pub use esm2::{CaptureRequest, Captured, Esm2, Site};
+pub use esm2::{CaptureRequest, Captured, Esm2, ResidualPatch, Site};
 
 /// Where a model came from, for manifests and `model info`.
 #[derive(Debug, Clone)]

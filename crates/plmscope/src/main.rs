@@ -1,8 +1,11 @@
 //! `plmscope`: the command-line program. It parses arguments, sets up logging, progress and
 //! threads, and wires the library crates together; the work itself lives in those crates.
 
+mod analyze_cmd;
+mod dictionary_cmd;
 mod embed;
 mod model_cmd;
+mod splice_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -31,6 +34,14 @@ enum Command {
     Model(model_cmd::ModelCommand),
     /// Run ESM2 on a FASTA file and store activations per layer × site × level.
     Embed(embed::EmbedArgs),
+    /// Train sparse autoencoders or transcoders on an activation set.
+    Train(dictionary_cmd::TrainArgs),
+    /// Evaluate a dictionary on an activation set (MSE, FVE, L0, dead/dense, density).
+    Eval(dictionary_cmd::EvalArgs),
+    /// Encode an activation set into a sparse code set.
+    Encode(dictionary_cmd::EncodeArgs),
+    /// Test which GO terms, Pfam families and residue concepts units stand for; write the atlas.
+    Analyze(analyze_cmd::AnalyzeArgs),
 }
 
 fn main() {
@@ -62,5 +73,9 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Model(cmd) => model_cmd::run(cmd),
         Command::Embed(args) => embed::run(args),
+        Command::Train(args) => dictionary_cmd::train(args),
+        Command::Eval(args) => dictionary_cmd::eval(args),
+        Command::Encode(args) => dictionary_cmd::encode(args),
+        Command::Analyze(args) => analyze_cmd::run(args),
     }
 }
