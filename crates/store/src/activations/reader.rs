@@ -301,6 +301,11 @@ impl ActivationSet {
                 &bytes[byte_start..byte_start + take * d * size],
                 &mut out[filled * d..(filled + take) * d],
             );
+            release_pages(
+                &shard.map,
+                shard.activations.start + byte_start,
+                take * d * size,
+            );
             row += take;
             filled += take;
         }
@@ -354,4 +359,22 @@ impl ActivationSet {
         }
         Ok(())
     }
+}
+
+/// Drops the pages of a range already copied out of the map from this process's resident set.
+/// Readers stream each row once (training windows, encode, eval), and mapped pages otherwise
+/// stay resident: training over an 8 GB set peaked at 8.4 GB RSS. The file is mapped read-only
+/// and shared, so a later read of the same range faults the pages back from the page cache.
+fn release_pages(map: &memmap2::Mmap, offset: usize, len: usize) {
+    const PAGE: usize = 4096;
+    let start = offset / PAGE * PAGE;
+    let end = (offset + len).min(map.len());
+    if end <= start {
+        return;
+    }
+    // SAFETY: DONTNEED on a read-only shared file mapping discards nothing that cannot be
+    // re-read: no slice into the map outlives this call's caller with changed contents.
+    let _ = unsafe {
+        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+    };
 }
