@@ -20,7 +20,7 @@ mod esm2;
 pub mod hub;
 pub mod init;
 pub mod kernels;
-mod pickle;
+pub mod pickle;
 pub mod splice;
 pub mod weights;
 

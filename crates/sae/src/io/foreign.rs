@@ -1,10 +1,12 @@
-//! Readers for other projects' checkpoints: EleutherAI sparsify and InterProt.
+//! Readers for other projects' safetensors checkpoints (EleutherAI sparsify, InterProt), and
+//! the dispatch of single files to the torch readers.
 
 use std::path::Path;
 
 use serde_json::Value;
 
 use super::tensors::TensorFile;
+use super::torch_zip::{self, FileKind};
 use crate::architecture::{Architecture, Kind};
 use crate::dictionary::{Dictionary, DictionaryMeta, InputNorm};
 use crate::error::{Result, SaeError};
@@ -129,17 +131,20 @@ pub fn load_interprot(path: &Path, k: usize) -> Result<Dictionary> {
     Ok(dict)
 }
 
-/// A single file given to `load`: refuse torch pickles and InterProt-without-k clearly.
+/// A single file given to `load`: torch checkpoints by content, else safetensors (refusing
+/// InterProt-without-k clearly).
 pub(crate) fn load_file(path: &Path) -> Result<Dictionary> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if matches!(ext, "pt" | "pth" | "ckpt" | "bin") {
-        return Err(SaeError::UnsupportedFormat {
-            path: path.to_path_buf(),
-            message:
-                "torch pickle checkpoints (InterPLM ae.pt, Lightning .ckpt) are not yet supported; \
-                      convert the state_dict to safetensors first"
+    match torch_zip::sniff(path)? {
+        FileKind::TorchZip => return torch_zip::load(path),
+        FileKind::LegacyPickle => {
+            return Err(SaeError::UnsupportedFormat {
+                path: path.to_path_buf(),
+                message: "a pre-1.6 (non-zip) torch pickle; re-save it with torch>=1.6 \
+                          `torch.save(torch.load(path, weights_only=True), path)`"
                     .into(),
-        });
+            })
+        }
+        FileKind::Other => {}
     }
     let file = TensorFile::read(path)?;
     if file.has("w_enc") && file.has("b_pre") {
@@ -157,7 +162,8 @@ pub(crate) fn unknown_layout(file: &TensorFile) -> SaeError {
         path: file.path.clone(),
         message: format!(
             "unknown dictionary layout; tensors found: {}. Known: SAELens/plmscope (W_enc, b_enc, W_dec, b_dec), \
-             sparsify (encoder.weight, encoder.bias, W_dec, b_dec), InterProt (w_enc, w_dec, b_enc, b_pre)",
+             sparsify (encoder.weight, encoder.bias, W_dec, b_dec), InterProt (w_enc, w_dec, b_enc, b_pre); \
+             InterPLM ae.pt and Rep .ckpt are read from torch zip files",
             file.names()
         ),
     }

@@ -1,16 +1,22 @@
 //! Checkpoints: our directory format (SAELens-compatible `cfg.json` + `sae_weights.safetensors`),
-//! and readers for EleutherAI sparsify and InterProt files.
+//! and readers for EleutherAI sparsify and InterProt (safetensors), InterPLM `ae.pt` and the
+//! seed paper's Lightning `.ckpt` (torch zip pickles, read without executing them).
 //!
-//! [`load`] detects the layout from the tensors it finds and refuses unknown ones, naming them.
+//! [`load`] detects the format from the file's content and the layout from the tensors or keys
+//! it finds, and refuses unknown ones, naming what it found.
 
 mod foreign;
+mod interplm;
+mod lightning;
 pub(crate) mod tensors;
+mod torch_zip;
 
 use std::path::Path;
 
 use serde_json::{json, Value};
 
 pub use foreign::load_interprot;
+pub use interplm::{load_interplm, InterplmCodes, InterplmOptions};
 
 use crate::architecture::{Architecture, Kind};
 use crate::dictionary::{Dictionary, DictionaryMeta, InputNorm};
@@ -93,18 +99,19 @@ fn config_json(dict: &Dictionary) -> Value {
 }
 
 /// The weights file of a checkpoint: `path` itself when it is a file, else
-/// `sae_weights.safetensors` (or the older `sae.safetensors`) inside the directory.
+/// `sae_weights.safetensors` (or the older `sae.safetensors`, or InterPLM's `ae.pt`) inside
+/// the directory.
 pub fn weights_path(path: &Path) -> Result<std::path::PathBuf> {
     if path.is_file() {
         return Ok(path.to_path_buf());
     }
-    [WEIGHTS_FILE, "sae.safetensors"]
+    [WEIGHTS_FILE, "sae.safetensors", "ae.pt"]
         .iter()
         .map(|n| path.join(n))
         .find(|p| p.is_file())
         .ok_or_else(|| SaeError::UnsupportedFormat {
             path: path.to_path_buf(),
-            message: format!("no {WEIGHTS_FILE} or sae.safetensors in this directory"),
+            message: format!("no {WEIGHTS_FILE}, sae.safetensors or ae.pt in this directory"),
         })
 }
 
@@ -122,11 +129,15 @@ pub fn weights_sha256(path: &Path) -> Result<String> {
         .collect())
 }
 
-/// Reads a dictionary from a directory (ours, SAELens, sparsify) or a file (InterProt needs
-/// [`load_interprot`] with k; torch pickles are refused with a clear message).
+/// Reads a dictionary from a directory (ours, SAELens, sparsify; InterPLM's holding `ae.pt`)
+/// or a file: a torch zip checkpoint (InterPLM `ae.pt` with raw codes, see [`load_interplm`]
+/// for options; Rep Lightning `.ckpt`) or safetensors (InterProt needs [`load_interprot`] with k).
 pub fn load(path: &Path) -> Result<Dictionary> {
     if path.is_file() {
         return foreign::load_file(path);
+    }
+    if !path.join(CONFIG_FILE).is_file() && path.join("ae.pt").is_file() {
+        return load_interplm(path, &InterplmOptions::default());
     }
     let cfg_path = path.join(CONFIG_FILE);
     let weights = weights_path(path)?;
