@@ -1,6 +1,7 @@
 //! Sparse dictionaries (SAEs and transcoders) for protein language model activations:
 //! architectures (TopK, BatchTopK, ReLU-L1, JumpReLU), training with a sparse backward,
-//! evaluation metrics, and checkpoint exchange with SAELens, sparsify and InterProt.
+//! evaluation metrics, and checkpoint exchange with SAELens, sparsify, InterProt, InterPLM
+//! (`ae.pt`) and the seed paper's Lightning `.ckpt`.
 //!
 //! ```no_run
 //! use plmscope_sae::{io, metrics, trainer::{InMemoryBatches, TrainConfig, Trainer}};
