@@ -17,7 +17,9 @@ pub enum InputNorm {
     None,
     /// Each row is centred and divided by (its unbiased standard deviation + eps) before encoding;
     /// the reconstruction is multiplied by that standard deviation and the mean added back, as
-    /// the seed paper and InterProt (OpenAI's `LN`) do.
+    /// InterProt (OpenAI's `LN`) does. The seed paper puts eps inside the square root of the
+    /// biased variance instead; `io::lightning` folds the biased/unbiased factor into the
+    /// weights, leaving a relative difference of about eps/(2σ²) per row.
     LayerNorm { eps: f32 },
 }
 
