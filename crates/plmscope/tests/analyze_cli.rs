@@ -4,15 +4,16 @@
 //! independent reading of the files, residue-level codes (max over residues, positions kept)
 //! against the code set itself, residue concepts, and clean refusals that leave no atlas.
 
+mod common;
+
+use common::{fails, ok, plmscope, s};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use plmscope_store::{ActivationSet, CodeSet};
 use rusqlite::Connection;
 
-const BIN: &str = env!("CARGO_BIN_EXE_plmscope");
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 
 /// ln of the default alpha, 0.05; SQL gets it as text, which reads back to the same f64.
@@ -34,37 +35,6 @@ fn go_csv() -> String {
 
 fn metadata() -> String {
     data("ecoli_k12/Ecoli_metadata.txt")
-}
-
-fn plmscope(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["--threads", "2"])
-        .args(args)
-        .output()
-        .expect("run plmscope")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "plmscope failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Asserts failure; returns stderr.
-fn fails(o: &Output) -> String {
-    assert!(
-        !o.status.success(),
-        "plmscope should have failed; stdout:\n{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 struct Fixture {

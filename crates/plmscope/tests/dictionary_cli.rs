@@ -3,8 +3,11 @@
 //! the bad-input cases): records, evaluation against an independent computation, codes against
 //! the dictionary, `kill -9` + `--resume` ending byte-identical, and clean refusals.
 
+mod common;
+
+use common::{fails, ok, plmscope, s, BIN};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -15,42 +18,10 @@ use plmscope_store::{
 };
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_plmscope");
 const ECOLI: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/data/ecoli_k12/UP000000625_83333_tpp_solver.fasta"
 );
-
-fn plmscope(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["--threads", "2"])
-        .args(args)
-        .output()
-        .expect("run plmscope")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "plmscope failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Asserts failure; returns stderr.
-fn fails(o: &Output) -> String {
-    assert!(
-        !o.status.success(),
-        "plmscope should have failed; stdout:\n{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
