@@ -65,6 +65,9 @@ pub const ARCHITECTURES: [(&str, usize, usize, usize); 6] = [
     ("esm2_t48_15B", 48, 5120, 40),
 ];
 
+/// Largest `max_position_embeddings` accepted: the rotary tables are allocated from it.
+pub const MAX_POSITIONS: usize = 1 << 16;
+
 impl EsmConfig {
     /// Config of a published architecture, by name (`esm2_t6_8M`, with or without `_UR50D`).
     pub fn for_arch(name: &str) -> Option<Self> {
@@ -119,6 +122,27 @@ impl EsmConfig {
             return Err(format!(
                 "position_embedding_type {:?} is not ESM2's rotary; only ESM2 checkpoints are supported",
                 self.position_embedding_type
+            ));
+        }
+        // Sizes the forward pass allocates from before any weight is read; the tensor shapes
+        // are checked against the rest when the weights load.
+        if self.hidden_size == 0 || self.num_attention_heads == 0 || self.intermediate_size == 0 {
+            return Err(format!(
+                "hidden_size {}, num_attention_heads {} and intermediate_size {} must all be \
+                 positive",
+                self.hidden_size, self.num_attention_heads, self.intermediate_size
+            ));
+        }
+        if self.max_position_embeddings > MAX_POSITIONS {
+            return Err(format!(
+                "max_position_embeddings {} is over {MAX_POSITIONS} (ESM2 uses 1026)",
+                self.max_position_embeddings
+            ));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps >= 0.0) {
+            return Err(format!(
+                "layer_norm_eps {} is not a non-negative number",
+                self.layer_norm_eps
             ));
         }
         if self.emb_layer_norm_before == Some(true) {

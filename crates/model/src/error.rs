@@ -26,6 +26,16 @@ pub enum ModelError {
         expected: Vec<usize>,
         found: Vec<usize>,
     },
+    #[error(
+        "{path}: tensor `{name}` has {count} non-finite values (NaN or infinity) among {total}; \
+         the checkpoint is corrupt or was saved after training diverged"
+    )]
+    NonFinite {
+        path: PathBuf,
+        name: String,
+        count: usize,
+        total: usize,
+    },
     #[error("{0}")]
     Hub(String),
     #[error("{0}")]

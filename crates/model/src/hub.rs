@@ -141,8 +141,5 @@ fn save(resp: ureq::Response, path: &Path) -> Result<(), String> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("part");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    plmscope_fsutil::write_atomic(path, bytes).map_err(|e| e.to_string())
 }

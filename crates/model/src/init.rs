@@ -125,7 +125,7 @@ pub fn parameter_count(c: &EsmConfig) -> usize {
 }
 
 /// Writes `config.json`, `model.safetensors` and `vocab.txt` into `out` (created), each through
-/// a temporary name and a rename.
+/// a temporary name, fsync and rename.
 pub fn write_random_checkpoint(
     config: &EsmConfig,
     seed: u64,
@@ -188,7 +188,5 @@ pub fn write_random_checkpoint(
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+    plmscope_fsutil::write_atomic(path, bytes).map_err(|e| ModelError::io(e.path, e.source))
 }

@@ -20,7 +20,6 @@ mod esm2;
 pub mod hub;
 pub mod init;
 pub mod kernels;
-pub mod pickle;
 pub mod splice;
 pub mod weights;
 

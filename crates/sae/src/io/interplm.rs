@@ -30,7 +30,7 @@
 
 use std::path::Path;
 
-use plmscope_model::pickle::Tensor;
+use plmscope_torchfile::Tensor;
 use serde_json::{json, Value};
 
 use super::torch_zip::{self, StateDict};

@@ -1,11 +1,11 @@
-//! Torch zip checkpoints (`torch.save`): recognised by content, read with the model crate's
+//! Torch zip checkpoints (`torch.save`): recognised by content, read with plmscope-torchfile's
 //! no-execution unpickler, and handed to the InterPLM or Lightning reader by the keys inside.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use plmscope_model::pickle::{read_torch_zip, StorageKind, Tensor, TorchCheckpoint, Value};
+use plmscope_torchfile::{read_torch_zip, StorageKind, Tensor, TorchCheckpoint, Value};
 
 use super::{interplm, lightning};
 use crate::dictionary::Dictionary;
