@@ -251,7 +251,8 @@ fn promote(dir: &Path) -> Result<()> {
     for name in STATE_FILES {
         let from = staging.join(name);
         if from.exists() {
-            std::fs::rename(&from, dir.join(name)).map_err(|e| SaeError::io(&from, e))?;
+            plmscope_fsutil::persist(&from, &dir.join(name))
+                .map_err(|e| SaeError::io(e.path, e.source))?;
         }
     }
     std::fs::remove_dir_all(&staging).map_err(|e| SaeError::io(&staging, e))

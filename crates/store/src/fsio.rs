@@ -1,24 +1,22 @@
-//! Crash-safe file writing: write to a temporary name in the same directory, fsync, rename,
-//! fsync the directory. After `kill -9` or a power cut a final name holds either nothing or a
-//! complete file; only `*.tmp` leftovers can be partial, and nothing reads those.
+//! Crash-safe file writing through `plmscope-fsutil` (temporary name, fsync, rename, fsync the
+//! directory), plus hashing and the set directories' housekeeping. After `kill -9` a final name
+//! holds either nothing or a complete file; only `*.tmp` leftovers can be partial.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
 
 /// Suffix of every temporary file this crate writes.
-pub(crate) const TMP_SUFFIX: &str = ".tmp";
+pub(crate) const TMP_SUFFIX: &str = plmscope_fsutil::TMP_SUFFIX;
 
-/// The temporary sibling of `path`. The process id keeps two jobs that write disjoint shards of
-/// one set (`embed --shard i/N`) from writing the same temporary file.
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}{TMP_SUFFIX}", std::process::id()));
-    path.with_file_name(name)
+impl From<plmscope_fsutil::Error> for StoreError {
+    fn from(e: plmscope_fsutil::Error) -> Self {
+        StoreError::io(e.path, e.source)
+    }
 }
 
 /// Passes bytes through to `inner` and hashes them on the way.
@@ -43,40 +41,15 @@ pub(crate) fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<String, StoreError> {
-    let tmp = tmp_path(path);
-    let result = (|| -> std::io::Result<String> {
-        let file = File::create(&tmp)?;
-        let mut writer = BufWriter::with_capacity(
-            1 << 20,
-            HashingWriter {
-                inner: file,
-                hasher: Sha256::new(),
-            },
-        );
-        fill(&mut writer)?;
-        let hashing = writer.into_inner().map_err(|e| e.into_error())?;
-        hashing.inner.sync_all()?;
-        Ok(hex(&hashing.hasher.finalize()))
-    })();
-    let sha = match result {
-        Ok(sha) => sha,
-        Err(source) => {
-            // Best effort: a leftover *.tmp is harmless, the error below is what matters.
-            let _ = std::fs::remove_file(&tmp);
-            return Err(StoreError::io(&tmp, source));
-        }
+    let mut writer = HashingWriter {
+        inner: plmscope_fsutil::AtomicFile::create(path)?,
+        hasher: Sha256::new(),
     };
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    // On error the AtomicFile is dropped, which removes the temporary file.
+    fill(&mut writer).map_err(|e| StoreError::io(writer.inner.tmp_path(), e))?;
+    let sha = hex(&writer.hasher.finalize());
+    writer.inner.commit()?;
     Ok(sha)
-}
-
-/// Makes a rename durable: on Linux the new directory entry survives a power cut only once the
-/// directory itself is fsynced.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io(dir, e))
 }
 
 /// Removes leftovers of interrupted writes: files named `PREFIX*.tmp` for one of `prefixes`.

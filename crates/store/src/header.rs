@@ -38,6 +38,54 @@ impl FromStr for Level {
     }
 }
 
+/// Where in a block activations are captured. Written in manifests as the strings below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Site {
+    /// The residual stream after block L (layer 0: the embedding output).
+    ResidPost,
+    /// The LayerNorm-ed input of block L's MLP.
+    MlpIn,
+    /// Block L's MLP output before it is added to the residual stream.
+    MlpOut,
+    /// `resid_post` L minus `resid_post` L-1 (the seed paper's transcoder target).
+    BlockDelta,
+}
+
+impl Site {
+    /// Every site, in the order the CLI lists them.
+    pub const ALL: [Site; 4] = [Site::ResidPost, Site::MlpIn, Site::MlpOut, Site::BlockDelta];
+
+    /// The name written in manifests and accepted on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Site::ResidPost => "resid_post",
+            Site::MlpIn => "mlp_in",
+            Site::MlpOut => "mlp_out",
+            Site::BlockDelta => "block_delta",
+        }
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Site {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Site::ALL
+            .into_iter()
+            .find(|site| site.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Site::ALL.iter().map(|site| site.name()).collect();
+                format!("unknown site {s:?}; expected one of {}", names.join(", "))
+            })
+    }
+}
+
 /// How activations are stored on disk. Readers always hand out `f32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -49,6 +49,7 @@ mod convert;
 mod error;
 mod fsio;
 mod header;
+mod shardset;
 mod shuffle;
 mod split;
 mod st;
@@ -60,6 +61,6 @@ pub use activations::{
 };
 pub use codes::{CodeSet, CodeSetHeader, CodeSetWriter, CsrRows, DictionaryRef};
 pub use error::StoreError;
-pub use header::{Level, ModelRef, SetHeader, StorageDtype};
+pub use header::{Level, ModelRef, SetHeader, Site, StorageDtype};
 pub use shuffle::{Batch, ShuffleConfig, ShuffleState, ShuffledRows};
 pub use split::split_by_protein;

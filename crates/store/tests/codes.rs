@@ -145,3 +145,36 @@ fn invalid_codes_are_rejected() {
     );
     assert!(!writer.is_shard_complete(0));
 }
+
+/// Catches an unfinished manifest that keeps the finish notes in `extra`: the next resume then
+/// refused its own header ("extra" mismatch).
+#[test]
+fn finished_code_set_that_lost_a_shard_is_reopened_and_repaired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = activation_set(&tmp.path().join("acts"));
+    let reference = tmp.path().join("reference");
+    write_codes(&reference, &set, &[0, 1, 2], true);
+    let before = common::dir_bytes(&reference);
+
+    // Shard 1 deleted and shard 2 truncated: both must be written again.
+    std::fs::remove_file(reference.join("codes-00001.safetensors")).unwrap();
+    let shard2 = reference.join("codes-00002.safetensors");
+    let bytes = std::fs::read(&shard2).unwrap();
+    std::fs::write(&shard2, &bytes[..bytes.len() - 4]).unwrap();
+    let header = CodeSetHeader::for_activation_set(&set, dictionary(), serde_json::json!({"k": 4}));
+    let writer = CodeSetWriter::create_or_resume(&reference, header).unwrap();
+    assert!(writer.is_shard_complete(0));
+    assert!(!writer.is_shard_complete(1) && !writer.is_shard_complete(2));
+    assert!(
+        matches!(
+            CodeSet::open(&reference),
+            Err(StoreError::Incomplete { .. })
+        ),
+        "the manifest must say unfinished once a shard is gone"
+    );
+    let err = writer.finish(serde_json::Value::Null).unwrap_err();
+    assert!(err.to_string().contains("code shards 1, 2"), "{err}");
+
+    write_codes(&reference, &set, &[1, 2], true);
+    assert_eq!(common::dir_bytes(&reference), before);
+}

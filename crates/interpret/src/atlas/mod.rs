@@ -8,6 +8,7 @@
 //! finished file is synced before the rename.
 
 mod export;
+mod interprot;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::error::{AnalysisError, AnalysisResult};
 use crate::summaries::Example;
 
 pub use export::export_tsv;
+pub use interprot::{FamilySpecificityRow, PatternRow};
 
 /// What a unit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -353,13 +355,8 @@ impl AtlasWriter {
         connection
             .close()
             .map_err(|(_, e)| AnalysisError::sqlite(&self.tmp_path, "closing")(e))?;
-        std::fs::File::open(&self.tmp_path)
-            .and_then(|f| f.sync_all())
-            .map_err(AnalysisError::io(&self.tmp_path, "syncing"))?;
-        std::fs::rename(&self.tmp_path, &self.path).map_err(AnalysisError::io(
-            &self.path,
-            "renaming the finished atlas into place",
-        ))?;
+        plmscope_fsutil::persist(&self.tmp_path, &self.path)
+            .map_err(|e| AnalysisError::io(e.path, e.action)(e.source))?;
         Ok(self.path.clone())
     }
 }

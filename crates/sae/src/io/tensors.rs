@@ -174,9 +174,7 @@ pub(crate) fn write_tensors(
     write_atomic(path, &out)
 }
 
-/// Writes `bytes` to a temporary sibling of `path`, then renames it into place.
+/// Writes `bytes` to a temporary sibling of `path`, fsyncs and renames it into place.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp-partial");
-    std::fs::write(&tmp, bytes).map_err(|e| SaeError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| SaeError::io(path, e))
+    plmscope_fsutil::write_atomic(path, bytes).map_err(|e| SaeError::io(e.path, e.source))
 }

@@ -1,33 +1,113 @@
-//! Writing an activation set shard by shard, resumable after any interruption.
+//! Writing an activation set shard by shard: the shared shard-set writer with an
+//! activation-set layout, plus `proteins.tsv`.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::manifest::{
     inspect_shard_file, shard_file_name, shard_rows, write_shard_file, ActivationManifest,
     ProteinEntry, ShardRecord, MANIFEST_FILE, PROTEINS_FILE, SHARD_PREFIX,
 };
 use super::table::{write_protein_table, ProteinRecord};
-use crate::fsio::{is_empty_but_tmp, remove_stray_tmp, sha256_file, write_json_atomic};
-use crate::header::{canonical_json, merge_extra};
+use crate::fsio::write_json_atomic;
+use crate::header::merge_extra;
+use crate::shardset::{canonical_extra, Existing, ShardLayout, ShardSetWriter};
 use crate::{SetHeader, StoreError};
 
-/// A shard that is on disk under its final name.
-struct DoneShard {
-    proteins: Vec<ProteinEntry>,
-    /// Known when this process wrote the shard or a finished manifest recorded it.
-    sha256: Option<String>,
+/// Activation-set specifics of the shared shard-set writer.
+pub(crate) struct ActivationLayout {
+    header: SetHeader,
 }
 
-/// Writes an activation set (see the crate docs for the layout).
+impl ShardLayout for ActivationLayout {
+    /// The shard's proteins.
+    type Shard = Vec<ProteinEntry>;
+    type Record = ShardRecord;
+    const FILE_PREFIXES: &'static [&'static str] = &[SHARD_PREFIX, MANIFEST_FILE, PROTEINS_FILE];
+    const NOUN: &'static str = "shards";
+
+    fn shard_count(&self) -> usize {
+        self.header.shard_count()
+    }
+
+    fn file_name(shard: usize) -> String {
+        shard_file_name(shard)
+    }
+
+    fn extra(&self) -> &serde_json::Value {
+        &self.header.extra
+    }
+
+    fn read_existing(&self, dir: &Path) -> Result<Existing<ShardRecord>, StoreError> {
+        let existing = ActivationManifest::read(dir)?;
+        if let Some((field, existing_value, requested)) = existing
+            .header()
+            .first_difference(&self.header, existing.complete)
+        {
+            return Err(StoreError::HeaderMismatch {
+                dir: dir.to_path_buf(),
+                field,
+                existing: existing_value,
+                requested,
+            });
+        }
+        Ok(Existing {
+            complete: existing.complete,
+            shards: existing.shards,
+        })
+    }
+
+    fn inspect(&self, path: &Path, shard: usize) -> Result<Vec<ProteinEntry>, StoreError> {
+        inspect_shard_file(path, &self.header, shard)
+    }
+
+    fn recorded_sha256(
+        &self,
+        record: &ShardRecord,
+        file: &str,
+        proteins: &Vec<ProteinEntry>,
+    ) -> Option<String> {
+        (record.file == file
+            && record.rows == shard_rows(self.header.level, proteins)
+            && record.proteins == proteins.len())
+        .then(|| record.sha256.clone())
+    }
+
+    fn record(
+        &self,
+        index: usize,
+        file: String,
+        proteins: &Vec<ProteinEntry>,
+        sha256: String,
+    ) -> ShardRecord {
+        ShardRecord {
+            file,
+            rows: shard_rows(self.header.level, proteins),
+            proteins: proteins.len(),
+            first_protein: self.header.shard_proteins(index).start,
+            sha256,
+        }
+    }
+
+    fn write_manifest(
+        &self,
+        path: &Path,
+        shards: Vec<ShardRecord>,
+        complete: bool,
+        extra: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut manifest = ActivationManifest::new(&self.header, shards, complete);
+        manifest.extra = extra;
+        write_json_atomic(path, &manifest)
+    }
+}
+
+/// Writes an activation set (see the crate docs).
 ///
 /// Every file goes to a temporary name, is fsynced and renamed, so an interrupted run leaves
 /// only whole shards under final names; `create_or_resume` on the same directory picks them up,
 /// and the finished set is byte-identical to one written in a single run.
 pub struct ActivationSetWriter {
-    dir: PathBuf,
-    header: SetHeader,
-    done: BTreeMap<usize, DoneShard>,
+    set: ShardSetWriter<ActivationLayout>,
 }
 
 impl ActivationSetWriter {
@@ -42,98 +122,34 @@ impl ActivationSetWriter {
             )));
         }
         let mut header = header;
-        // Round-trip extra through JSON text so it compares equal to what a resume reads back.
-        header.extra = serde_json::from_str(&canonical_json(&header.extra).to_string())
-            .map_err(|e| StoreError::InvalidInput(format!("header extra: {e}")))?;
-        let mut writer = ActivationSetWriter {
-            dir: dir.to_path_buf(),
-            header,
-            done: BTreeMap::new(),
-        };
-        let manifest_path = dir.join(MANIFEST_FILE);
-        if manifest_path.exists() {
-            writer.resume()?;
-        } else {
-            if dir.exists() && !is_empty_but_tmp(dir)? {
-                return Err(StoreError::NotASet {
-                    dir: dir.to_path_buf(),
-                    message: format!(
-                        "directory is not empty and holds no {MANIFEST_FILE}; \
-                         use another --out or delete it"
-                    ),
-                });
-            }
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-            writer.write_manifest(Vec::new(), false, writer.header.extra.clone())?;
-        }
-        Ok(writer)
-    }
-
-    fn resume(&mut self) -> Result<(), StoreError> {
-        let existing = ActivationManifest::read(&self.dir)?;
-        if let Some((field, existing_value, requested)) = existing
-            .header()
-            .first_difference(&self.header, existing.complete)
-        {
-            return Err(StoreError::HeaderMismatch {
-                dir: self.dir.clone(),
-                field,
-                existing: existing_value,
-                requested,
-            });
-        }
-        let recorded: BTreeMap<&str, &ShardRecord> = existing
-            .shards
-            .iter()
-            .map(|s| (s.file.as_str(), s))
-            .collect();
-        for shard in 0..self.header.shard_count() {
-            let path = self.dir.join(shard_file_name(shard));
-            if !path.exists() {
-                continue;
-            }
-            // A shard that fails inspection is treated as missing and rewritten.
-            if let Ok(proteins) = inspect_shard_file(&path, &self.header, shard) {
-                let rows = shard_rows(self.header.level, &proteins);
-                let sha256 = recorded
-                    .get(shard_file_name(shard).as_str())
-                    .filter(|r| r.rows == rows && r.proteins == proteins.len())
-                    .map(|r| r.sha256.clone());
-                self.done.insert(shard, DoneShard { proteins, sha256 });
-            }
-        }
-        if existing.complete && self.done.len() != self.header.shard_count() {
-            // A finished set lost a shard: mark it unfinished until it is rewritten.
-            self.write_manifest(Vec::new(), false, existing.extra.clone())?;
-        }
-        Ok(())
+        header.extra = canonical_extra(&header.extra)?;
+        let set = ShardSetWriter::create_or_resume(dir, ActivationLayout { header })?;
+        Ok(ActivationSetWriter { set })
     }
 
     /// The set's directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.set.dir()
     }
 
     /// The header the set is written with.
     pub fn header(&self) -> &SetHeader {
-        &self.header
+        &self.set.layout().header
     }
 
     /// Number of shards the finished set has.
     pub fn shard_count(&self) -> usize {
-        self.header.shard_count()
+        self.header().shard_count()
     }
 
     /// True when shard `shard` is on disk, whole, and need not be computed again.
     pub fn is_shard_complete(&self, shard: usize) -> bool {
-        self.done.contains_key(&shard)
+        self.set.is_shard_complete(shard)
     }
 
     /// Shards still to write, in order.
     pub fn missing_shards(&self) -> Vec<usize> {
-        (0..self.shard_count())
-            .filter(|s| !self.done.contains_key(s))
-            .collect()
+        self.set.missing_shards()
     }
 
     /// Writes shard `shard` (see the crate docs). `proteins`: the shard's proteins in input
@@ -145,11 +161,11 @@ impl ActivationSetWriter {
         proteins: &[ProteinEntry],
         activations: &[f32],
     ) -> Result<(), StoreError> {
-        let header = &self.header;
+        let header = self.header();
         if shard >= header.shard_count() {
             return Err(StoreError::InvalidInput(format!(
                 "{}: shard {shard} out of range, the set has {} shards",
-                self.dir.display(),
+                self.dir().display(),
                 header.shard_count()
             )));
         }
@@ -175,15 +191,9 @@ impl ActivationSetWriter {
                 rows * header.d_model
             )));
         }
-        let path = self.dir.join(shard_file_name(shard));
+        let path = self.set.shard_path(shard);
         let sha256 = write_shard_file(&path, header, range.start, proteins, activations)?;
-        self.done.insert(
-            shard,
-            DoneShard {
-                proteins: proteins.to_vec(),
-                sha256: Some(sha256),
-            },
-        );
+        self.set.shard_written(shard, proteins.to_vec(), sha256);
         Ok(())
     }
 
@@ -191,38 +201,15 @@ impl ActivationSetWriter {
     /// skipped ids or truncations) is merged into the header's `extra`. Fails, leaving the set
     /// incomplete, while any shard is missing.
     pub fn finish(self, extra: serde_json::Value) -> Result<(), StoreError> {
-        let missing = self.missing_shards();
-        if !missing.is_empty() {
-            let shown: Vec<String> = missing.iter().take(10).map(|s| s.to_string()).collect();
-            return Err(StoreError::Incomplete {
-                dir: self.dir.clone(),
-                reason: format!(
-                    "{} of {} shards not written (shards {}{})",
-                    missing.len(),
-                    self.shard_count(),
-                    shown.join(", "),
-                    if missing.len() > shown.len() {
-                        ", ..."
-                    } else {
-                        ""
-                    }
-                ),
-            });
-        }
-        remove_stray_tmp(&self.dir, &[SHARD_PREFIX, MANIFEST_FILE, PROTEINS_FILE])?;
-        let mut records = Vec::with_capacity(self.header.total_proteins);
-        let mut shards = Vec::with_capacity(self.done.len());
+        let shards = self.set.finished_records()?;
+        let header = self.header();
+        let mut records = Vec::with_capacity(header.total_proteins);
         let mut global_row = 0;
-        for (&shard, done) in &self.done {
-            let first_protein = self.header.shard_proteins(shard).start;
-            let file = shard_file_name(shard);
-            let sha256 = match &done.sha256 {
-                Some(sha) => sha.clone(),
-                None => sha256_file(&self.dir.join(&file))?,
-            };
+        for (shard, proteins) in self.set.done() {
+            let first_protein = header.shard_proteins(shard).start;
             let mut first_row = 0;
-            for (offset, protein) in done.proteins.iter().enumerate() {
-                let rows = shard_rows(self.header.level, std::slice::from_ref(protein));
+            for (offset, protein) in proteins.iter().enumerate() {
+                let rows = shard_rows(header.level, std::slice::from_ref(protein));
                 records.push(ProteinRecord {
                     index: first_protein + offset,
                     id: protein.id.clone(),
@@ -235,28 +222,10 @@ impl ActivationSetWriter {
                 first_row += rows;
                 global_row += rows;
             }
-            shards.push(ShardRecord {
-                file,
-                rows: first_row,
-                proteins: done.proteins.len(),
-                first_protein,
-                sha256,
-            });
         }
-        write_protein_table(&self.dir.join(PROTEINS_FILE), &records)?;
-        let extra = merge_extra(&self.header.extra, extra);
-        self.write_manifest(shards, true, extra)
-    }
-
-    fn write_manifest(
-        &self,
-        shards: Vec<ShardRecord>,
-        complete: bool,
-        extra: serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let mut manifest = ActivationManifest::new(&self.header, shards, complete);
-        manifest.extra = canonical_json(&extra);
-        write_json_atomic(&self.dir.join(MANIFEST_FILE), &manifest)
+        write_protein_table(&self.dir().join(PROTEINS_FILE), &records)?;
+        let extra = merge_extra(&header.extra, extra);
+        self.set.write_manifest(shards, true, extra)
     }
 }
 

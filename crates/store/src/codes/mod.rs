@@ -157,7 +157,8 @@ impl CodeManifest {
     }
 }
 
-/// Sparse rows in CSR form, as built by an encoder and written as one code shard.
+/// Sparse rows in CSR form: what an encoder produces (`plmscope_sae::SparseCodes` wraps it)
+/// and what one code shard holds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CsrRows {
     /// `row_ptr[r]..row_ptr[r + 1]` are row `r`'s entries; starts at 0, `rows + 1` long.
@@ -196,6 +197,12 @@ impl CsrRows {
     /// Rows held.
     pub fn rows(&self) -> usize {
         self.row_ptr.len().saturating_sub(1)
+    }
+
+    /// Row `r`'s (features, values); panics when `r >= rows()`.
+    pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        let (a, b) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
+        (&self.feature[a..b], &self.value[a..b])
     }
 
     /// Entries held.
