@@ -1,6 +1,7 @@
 //! The inference form of a dictionary: weights in SAELens' layout and the plain formula
 //! `codes = act((x − b_dec·apply) W_enc + b_enc)`, `x̂ = codes W_dec + b_dec (+ x W_skipᵀ)`.
 
+use plmscope_store::CsrRows;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -17,10 +18,13 @@ pub enum InputNorm {
     None,
     /// Each row is centred and divided by (its unbiased standard deviation + eps) before encoding;
     /// the reconstruction is multiplied by that standard deviation and the mean added back, as
-    /// InterProt (OpenAI's `LN`) does. The seed paper puts eps inside the square root of the
-    /// biased variance instead; `io::lightning` folds the biased/unbiased factor into the
-    /// weights, leaving a relative difference of about eps/(2σ²) per row.
+    /// InterProt (OpenAI's `LN`) does.
     LayerNorm { eps: f32 },
+    /// The seed paper's (Gujral et al.) rule, `FeatureNormalizer` in Rep's
+    /// `sparse_auto_script.py`: each row is centred and divided by √(σ² + eps), σ² its biased
+    /// variance (mean over d), eps inside the root (1e-5 there); the reconstruction is multiplied
+    /// by σ = √σ² (no eps) and the mean added back.
+    BiasedLayerNorm { eps: f32 },
 }
 
 /// Where activations come from or go to: enough to refuse a mismatched layer.
@@ -58,7 +62,8 @@ pub struct DictionaryMeta {
     /// Where this dictionary was read from when it is not ours (`sparsify`, `interprot`...).
     pub imported_from: Option<String>,
     /// What it was trained on (activation sets, train/validation split, steps), for the record
-    /// and so `eval` can find the validation proteins again.
+    /// and so `eval` can find the validation proteins again. Typed through
+    /// [`DictionaryMeta::training_record`] / `set_training_record` ([`crate::TrainingRecord`]).
     #[serde(default)]
     pub training: serde_json::Value,
 }
@@ -98,30 +103,28 @@ pub struct RowNorm {
     pub std: f32,
 }
 
-/// Sparse codes of a batch in CSR form, as in the code-set file format.
+/// Sparse codes of a batch: the code-set file's CSR rows ([`CsrRows`], one type for both) plus
+/// what decoding needs besides them.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct SparseCodes {
     pub d_sae: usize,
-    /// `row_ptr[r]..row_ptr[r + 1]` index row r's entries; length rows + 1.
-    pub row_ptr: Vec<u64>,
-    pub feature: Vec<u32>,
-    pub value: Vec<f32>,
+    /// Row r's active features and values.
+    pub csr: CsrRows,
     /// Present when the dictionary LayerNorms its inputs.
     pub row_norm: Option<Vec<RowNorm>>,
 }
 
 impl SparseCodes {
     pub fn rows(&self) -> usize {
-        self.row_ptr.len().saturating_sub(1)
+        self.csr.rows()
     }
     /// Row r's (features, values).
     pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
-        let (a, b) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
-        (&self.feature[a..b], &self.value[a..b])
+        self.csr.row(r)
     }
     /// Number of stored (non-zero) entries.
     pub fn nnz(&self) -> usize {
-        self.value.len()
+        self.csr.nnz()
     }
 }
 
@@ -189,9 +192,8 @@ impl Dictionary {
         let x = normalised.as_deref().unwrap_or(x);
         let mut codes = SparseCodes {
             d_sae: self.d_sae,
-            row_ptr: vec![0],
+            csr: CsrRows::new(),
             row_norm,
-            ..Default::default()
         };
         let mut pre = Vec::new();
         for start in (0..rows).step_by(ENCODE_BLOCK_ROWS) {
@@ -214,9 +216,7 @@ impl Dictionary {
                 })
                 .collect();
             for (idx, val) in per_row {
-                codes.feature.extend_from_slice(&idx);
-                codes.value.extend_from_slice(&val);
-                codes.row_ptr.push(codes.feature.len() as u64);
+                codes.csr.push_row(&idx, &val);
             }
         }
         Ok(codes)
@@ -259,6 +259,14 @@ impl Dictionary {
                 let stats = out
                     .chunks_mut(self.d_in)
                     .map(|r| layer_norm_row(r, eps))
+                    .collect();
+                (Some(out), Some(stats))
+            }
+            InputNorm::BiasedLayerNorm { eps } => {
+                let mut out = x.to_vec();
+                let stats = out
+                    .chunks_mut(self.d_in)
+                    .map(|r| biased_layer_norm_row(r, eps))
                     .collect();
                 (Some(out), Some(stats))
             }
@@ -323,4 +331,19 @@ pub(crate) fn layer_norm_row(row: &mut [f32], eps: f32) -> RowNorm {
     let mean = mean as f32;
     row.iter_mut().for_each(|v| *v = (*v - mean) / (std + eps));
     RowNorm { mean, std }
+}
+
+/// Rep's per-row normalisation in place: `(x − μ)/√(σ² + eps)` with σ² the biased variance
+/// (computed in f64); returns μ and σ = √σ², what Rep's decode multiplies back.
+pub(crate) fn biased_layer_norm_row(row: &mut [f32], eps: f32) -> RowNorm {
+    let n = row.len().max(1) as f64;
+    let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let inv = 1.0 / (var + eps as f64).sqrt();
+    row.iter_mut()
+        .for_each(|v| *v = ((*v as f64 - mean) * inv) as f32);
+    RowNorm {
+        mean: mean as f32,
+        std: var.sqrt() as f32,
+    }
 }

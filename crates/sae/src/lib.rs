@@ -26,6 +26,7 @@ mod error;
 pub mod io;
 mod kernels;
 pub mod metrics;
+pub mod record;
 pub mod store_source;
 pub mod trainer;
 
@@ -34,3 +35,4 @@ pub use dictionary::{
     Dictionary, DictionaryMeta, InputNorm, RecordedMetrics, RowNorm, SiteRef, SparseCodes,
 };
 pub use error::{check_rows, Result, SaeError};
+pub use record::{EvaluationSummary, SetIdentity, TrainingRecord, ValidationSplit};

@@ -78,7 +78,7 @@ pub fn feature_density(codes: &SparseCodes, dense_threshold: f64) -> FeatureDens
 
 /// Adds, per latent, the rows of `codes` on which it is non-zero.
 fn count_firing(codes: &SparseCodes, counts: &mut [u64]) {
-    for (&j, &v) in codes.feature.iter().zip(&codes.value) {
+    for (&j, &v) in codes.csr.feature.iter().zip(&codes.csr.value) {
         if v != 0.0 {
             counts[j as usize] += 1;
         }

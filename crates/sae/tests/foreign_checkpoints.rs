@@ -162,19 +162,87 @@ fn interplm_jumprelu_uses_its_decoder_bias_without_centring_the_input() {
     );
 }
 
+/// Largest |got − want| / max(1, |want|): float32 holds values near 10 only to ~5e-7 absolute.
+fn max_scaled_diff(got: &[f32], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .map(|(&g, &w)| (g as f64 - w).abs() / w.abs().max(1.0))
+        .fold(0.0, f64::max)
+}
+
 #[test]
-fn rep_lightning_checkpoint_layer_norms_with_k_from_hyper_parameters() {
+fn rep_lightning_checkpoint_matches_reps_forward_with_eps_inside_the_root() {
     let dict = io::load(&foreign("rep_topk.ckpt")).unwrap();
     assert_eq!(
         (dict.architecture, dict.k, dict.d_in, dict.d_sae),
         (Architecture::TopK, 4, 16, 64)
     );
-    assert!(matches!(dict.input_norm, InputNorm::LayerNorm { .. }));
+    assert_eq!(dict.input_norm, InputNorm::BiasedLayerNorm { eps: 1e-5 });
     assert_eq!(dict.meta.hyperparameters["inactive_threshold"], 200);
     assert_eq!(dict.meta.metrics.dead_fraction, Some(0.0));
-    // Rep puts LayerNorm's 1e-5 inside the square root, ours cannot (see io::lightning): rows
-    // with σ ≈ 0.6 in this batch differ by up to ~6e-5, so this bound, not 1e-5, is what holds.
-    assert_matches("rep", &dict, "rep_topk_expected.safetensors", "codes", 1e-4);
+    // Reference: Rep's forward in float64 numpy (rows 8..12 have σ from 0.05 to 0.3).
+    assert_matches("rep", &dict, "rep_topk_expected.safetensors", "codes", 2e-6);
+    let f = Fixture::read(&foreign("rep_topk_expected.safetensors"));
+    let (codes, recon) = dict.forward(&f.f32("x")).unwrap();
+    let codes_diff = max_scaled_diff(&dense(&codes), f.get("codes"));
+    let recon_diff = max_scaled_diff(&recon, f.get("x_hat"));
+    eprintln!("rep vs numpy float64: codes {codes_diff:.2e}, x_hat {recon_diff:.2e} (scaled)");
+    assert!(codes_diff <= 1e-6, "codes: scaled diff {codes_diff}");
+    assert!(recon_diff <= 1e-6, "x_hat: scaled diff {recon_diff}");
+
+    // Mutation: eps dropped from the root (or our unbiased LayerNorm) misses the low-σ rows.
+    for wrong in [
+        InputNorm::BiasedLayerNorm { eps: 0.0 },
+        InputNorm::LayerNorm { eps: 1e-5 },
+    ] {
+        let mutated = Dictionary {
+            input_norm: wrong,
+            ..dict.clone()
+        };
+        let (codes, _) = mutated.forward(&f.f32("x")).unwrap();
+        let diff = max_scaled_diff(&dense(&codes), f.get("codes"));
+        assert!(
+            diff > 1e-4,
+            "{wrong:?} should differ from Rep's rule, got {diff}"
+        );
+    }
+}
+
+#[test]
+fn non_finite_weights_are_refused_naming_the_file_and_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dict = io::load(&foreign("rep_topk.ckpt")).unwrap();
+    dict.b_dec[3] = f32::NAN;
+    io::save(&dict, tmp.path()).unwrap();
+    let err = io::load(tmp.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("sae_weights.safetensors")
+            && err.contains("tensor b_dec")
+            && err.contains("[3]"),
+        "{err}"
+    );
+    dict.b_dec[3] = 0.0;
+    dict.w_dec[2 * 16 + 5] = f32::INFINITY;
+    io::save(&dict, tmp.path()).unwrap();
+    let err = io::load(tmp.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("tensor W_dec") && err.contains("[2, 5]"),
+        "{err}"
+    );
+    dict.w_dec[2 * 16 + 5] = 0.0;
+    io::save(&dict, tmp.path()).unwrap();
+    assert!(
+        io::load(tmp.path()).is_ok(),
+        "a finite dictionary loads again"
+    );
+
+    // A foreign file: the tensor is named as that file names it.
+    let err = io::load(&foreign("rep_nan.ckpt")).unwrap_err().to_string();
+    assert!(
+        err.contains("rep_nan.ckpt") && err.contains("model.weights.3") && err.contains("[5]"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -3,28 +3,23 @@
 //! `.3` b_dec [d_in] and `model.neuron_idle_counts` [d_sae], and whose `hyper_parameters`
 //! hold `k`. Optimiser state, loops and callbacks are read past, not used.
 //!
-//! Rep's rule, with `μ`, `σ²` the mean and biased variance of a row over its d values:
+//! Rep's rule (`TopKAuto.forward` and `FeatureNormalizer` in Rep's
+//! `Folder_Random_Seed_Regular_Pooling_Scripts/sparse_auto_script.py`), with `μ`, `σ²` the mean
+//! and biased variance of a row over its d values:
 //! `n = (x − μ) / √(σ² + 1e-5)`, `f = relu(topk_k((n − b_dec) W_enc + b_enc))`,
-//! `x̂ = (f W_dec + b_dec) · σ + μ`.
-//!
-//! Our [`InputNorm::LayerNorm`] divides by the unbiased deviation `s = σ·c`, `c = √(d/(d−1))`,
-//! and multiplies back by `s`. The constant `c` folds into the weights exactly:
-//! `W_enc ← c·W_enc`, `b_dec ← b_dec / c`, `W_dec ← W_dec / c` (then `(c·n' − b_dec) W_enc` and
-//! `(f W_dec + b_dec)/c · s` are Rep's terms). What does not fold is where Rep puts its 1e-5:
-//! inside the root, a per-row relative change of about `1e-5 / (2σ²)` in the normalised input
-//! (6e-5 on codes of a row with σ = 0.6; under 1e-6 once σ > 3). Our eps is 1e-12, there only
-//! so a constant row normalises to 0 as Rep's does. Exact parity needs an InputNorm variant with
-//! Rep's convention; this is recorded in `meta.normalisation`.
+//! `x̂ = (f W_dec + b_dec) · σ + μ`. That is [`InputNorm::BiasedLayerNorm`] with eps 1e-5 and
+//! the weights as stored, so the reader is exact.
 
 use std::path::Path;
 
-use plmscope_model::pickle::{TensorData, TorchCheckpoint, Value};
+use plmscope_torchfile::{TensorData, TorchCheckpoint, Value};
 use serde_json::json;
 
 use super::torch_zip::StateDict;
 use crate::architecture::{Architecture, Kind};
 use crate::dictionary::{Dictionary, DictionaryMeta, InputNorm};
 use crate::error::{Result, SaeError};
+use crate::record::TrainingRecord;
 
 const WEIGHTS: [&str; 4] = [
     "model.weights.0",
@@ -33,6 +28,8 @@ const WEIGHTS: [&str; 4] = [
     "model.weights.3",
 ];
 const IDLE_COUNTS: &str = "model.neuron_idle_counts";
+/// `FeatureNormalizer.forward(x, epsilon=1e-5)` in Rep's `sparse_auto_script.py`.
+const REP_LAYER_NORM_EPS: f32 = 1e-5;
 /// Rep's default `inactive_threshold` (batches without firing before a latent counts as dead).
 const DEFAULT_INACTIVE_THRESHOLD: i64 = 200;
 
@@ -80,14 +77,10 @@ pub(crate) fn from_checkpoint(path: &Path, ckpt: &TorchCheckpoint) -> Result<Dic
             "d_in < 2: a row LayerNorm needs two values",
         ));
     }
-    let c = (d_in as f64 / (d_in as f64 - 1.0)).sqrt() as f32;
-    let mut w_enc = sd.f32(WEIGHTS[0], &[d_in, d_sae])?;
-    let mut w_dec = sd.f32(WEIGHTS[1], &[d_sae, d_in])?;
+    let w_enc = sd.f32(WEIGHTS[0], &[d_in, d_sae])?;
+    let w_dec = sd.f32(WEIGHTS[1], &[d_sae, d_in])?;
     let b_enc = sd.f32(WEIGHTS[2], &[d_sae])?;
-    let mut b_dec = sd.f32(WEIGHTS[3], &[d_in])?;
-    w_enc.iter_mut().for_each(|w| *w *= c);
-    w_dec.iter_mut().for_each(|w| *w /= c);
-    b_dec.iter_mut().for_each(|b| *b /= c);
+    let b_dec = sd.f32(WEIGHTS[3], &[d_in])?;
 
     let inactive_threshold = hparams
         .and_then(|h| h.get("inactive_threshold"))
@@ -101,10 +94,11 @@ pub(crate) fn from_checkpoint(path: &Path, ckpt: &TorchCheckpoint) -> Result<Dic
         }
         _ => None,
     };
-    let root_field = |name: &str| {
+    let root_u64 = |name: &str| {
         ckpt.root
             .get(name)
-            .map_or(serde_json::Value::Null, Value::to_json)
+            .and_then(Value::as_i64)
+            .and_then(|v| u64::try_from(v).ok())
     };
     let mut meta = DictionaryMeta {
         imported_from: Some(format!(
@@ -119,14 +113,14 @@ pub(crate) fn from_checkpoint(path: &Path, ckpt: &TorchCheckpoint) -> Result<Dic
         normalisation: json!({
             "input": "per-row layer norm, undone on decode",
             "rep_convention": "biased variance, eps 1e-5 inside the square root",
-            "folded": format!("W_enc * c, W_dec / c, b_dec / c with c = sqrt(d/(d-1)) = {c}"),
-            "eps_deviation": "relative ~1e-5/(2 var) per row from eps placement; not folded",
         }),
-        training: json!({
-            "epoch": root_field("epoch"),
-            "global_step": root_field("global_step"),
-            "inactive_threshold": inactive_threshold,
-        }),
+        training: TrainingRecord {
+            epoch: root_u64("epoch"),
+            global_step: root_u64("global_step"),
+            inactive_threshold: Some(inactive_threshold),
+            ..Default::default()
+        }
+        .to_json(),
         ..Default::default()
     };
     meta.metrics.dead_fraction = dead_fraction;
@@ -144,7 +138,9 @@ pub(crate) fn from_checkpoint(path: &Path, ckpt: &TorchCheckpoint) -> Result<Dic
         threshold: None,
         w_skip: None,
         apply_b_dec_to_input: true,
-        input_norm: InputNorm::LayerNorm { eps: 1e-12 },
+        input_norm: InputNorm::BiasedLayerNorm {
+            eps: REP_LAYER_NORM_EPS,
+        },
         meta,
     };
     dict.validate().map_err(|e| SaeError::UnsupportedFormat {

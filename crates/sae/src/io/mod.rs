@@ -15,8 +15,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-pub use foreign::load_interprot;
-pub use interplm::{load_interplm, InterplmCodes, InterplmOptions};
+pub use interplm::{InterplmCodes, InterplmOptions};
 
 use crate::architecture::{Architecture, Kind};
 use crate::dictionary::{Dictionary, DictionaryMeta, InputNorm};
@@ -66,7 +65,9 @@ fn config_json(dict: &Dictionary) -> Value {
         "apply_b_dec_to_input": dict.apply_b_dec_to_input,
         "normalize_activations": match dict.input_norm {
             InputNorm::None => "none",
-            InputNorm::LayerNorm { .. } => "layer_norm",
+            // SAELens' nearest rule (unbiased std, eps outside); our `plmscope.input_norm`
+            // says which one exactly, and our reader prefers it.
+            InputNorm::LayerNorm { .. } | InputNorm::BiasedLayerNorm { .. } => "layer_norm",
         },
         "reshape_activations": "none",
         "metadata": { "model_name": m.source.model, "hook_name": hook_name },
@@ -132,12 +133,102 @@ pub fn weights_sha256(path: &Path) -> Result<String> {
 /// Reads a dictionary from a directory (ours, SAELens, sparsify; InterPLM's holding `ae.pt`)
 /// or a file: a torch zip checkpoint (InterPLM `ae.pt` with raw codes, see [`load_interplm`]
 /// for options; Rep Lightning `.ckpt`) or safetensors (InterProt needs [`load_interprot`] with k).
+/// Weights holding NaN or ±inf are refused, naming the file and tensor.
 pub fn load(path: &Path) -> Result<Dictionary> {
+    let (dict, foreign_names) = load_any(path)?;
+    refuse_non_finite(dict, path, foreign_names)
+}
+
+/// Reads an InterPLM checkpoint: the `ae.pt` file, or a directory holding it.
+pub fn load_interplm(path: &Path, options: &InterplmOptions) -> Result<Dictionary> {
+    let dict = interplm::load_interplm(path, options)?;
+    refuse_non_finite(dict, path, true)
+}
+
+/// Reads an InterProt safetensors file (`w_enc`, `w_dec`, `b_enc`, `b_pre`), which does not
+/// record its k.
+pub fn load_interprot(path: &Path, k: usize) -> Result<Dictionary> {
+    let dict = foreign::load_interprot(path, k)?;
+    refuse_non_finite(dict, path, true)
+}
+
+/// A dictionary whose weights hold NaN or ±inf encodes every row into garbage without a
+/// word; this refuses it, naming the weights file, the tensor (with the file's own name
+/// when the format is foreign) and the first bad position.
+/// `foreign_names`: the file was read by a foreign reader, so `meta.imported_from` names the
+/// layout of this file (not of an earlier import re-saved in our format).
+fn refuse_non_finite(dict: Dictionary, path: &Path, foreign_names: bool) -> Result<Dictionary> {
+    let mut tensors: Vec<(&str, &[f32], usize)> = vec![
+        ("W_enc", &dict.w_enc, dict.d_sae),
+        ("b_enc", &dict.b_enc, dict.d_sae),
+        ("W_dec", &dict.w_dec, dict.d_out),
+        ("b_dec", &dict.b_dec, dict.d_out),
+    ];
+    if let Some(t) = &dict.threshold {
+        tensors.push(("threshold", t, dict.d_sae));
+    }
+    if let Some(w) = &dict.w_skip {
+        tensors.push(("W_skip", w, dict.d_in));
+    }
+    for (name, data, width) in tensors {
+        let bad = data.iter().filter(|v| !v.is_finite()).count();
+        let Some(pos) = data.iter().position(|v| !v.is_finite()) else {
+            continue;
+        };
+        let file = weights_path(path).unwrap_or_else(|_| path.to_path_buf());
+        let theirs = foreign_names
+            .then(|| file_tensor_name(dict.meta.imported_from.as_deref(), name))
+            .flatten();
+        let shown = match theirs {
+            Some(theirs) => format!("{theirs} (read as {name})"),
+            None => name.to_string(),
+        };
+        let at = if data.len() > width {
+            format!("[{}, {}]", pos / width, pos % width)
+        } else {
+            format!("[{pos}]")
+        };
+        return Err(SaeError::tensors(
+            file,
+            format!(
+                "tensor {shown} holds {bad} non-finite value(s), the first {} at {at}: the \
+                 checkpoint is damaged or its training diverged; retrain it or use an earlier \
+                 checkpoint",
+                data[pos]
+            ),
+        ));
+    }
+    Ok(dict)
+}
+
+/// The tensor's name in a foreign file, from the `imported_from` the readers record.
+fn file_tensor_name(imported_from: Option<&str>, ours: &str) -> Option<&'static str> {
+    let format = imported_from?.split_whitespace().next()?;
+    Some(match (format, ours) {
+        ("rep", "W_enc") => "model.weights.0",
+        ("rep", "W_dec") => "model.weights.1",
+        ("rep", "b_enc") => "model.weights.2",
+        ("rep", "b_dec") => "model.weights.3",
+        ("sparsify" | "interplm", "W_enc") => "encoder.weight",
+        ("sparsify" | "interplm", "b_enc") => "encoder.bias",
+        ("interplm", "W_dec") => "decoder.weight",
+        ("interplm", "b_dec") => "bias / b_dec / decoder.bias",
+        ("interprot", "W_enc") => "w_enc",
+        ("interprot", "W_dec") => "w_dec",
+        ("interprot", "b_enc") => "b_enc",
+        ("interprot", "b_dec") => "b_pre",
+        _ => return None,
+    })
+}
+
+/// The dictionary, and whether the file's tensors have a foreign reader's names.
+fn load_any(path: &Path) -> Result<(Dictionary, bool)> {
     if path.is_file() {
-        return foreign::load_file(path);
+        return Ok((foreign::load_file(path)?, true));
     }
     if !path.join(CONFIG_FILE).is_file() && path.join("ae.pt").is_file() {
-        return load_interplm(path, &InterplmOptions::default());
+        let dict = interplm::load_interplm(path, &InterplmOptions::default())?;
+        return Ok((dict, true));
     }
     let cfg_path = path.join(CONFIG_FILE);
     let weights = weights_path(path)?;
@@ -146,10 +237,10 @@ pub fn load(path: &Path) -> Result<Dictionary> {
         serde_json::from_str(&text).map_err(|e| SaeError::json(&cfg_path, e.to_string()))?;
     let file = TensorFile::read(&weights)?;
     if file.has("encoder.weight") {
-        return foreign::sparsify(file, &cfg, &cfg_path);
+        return Ok((foreign::sparsify(file, &cfg, &cfg_path)?, true));
     }
     if file.has("W_enc") {
-        return saelens(file, &cfg, &cfg_path);
+        return Ok((saelens(file, &cfg, &cfg_path)?, false));
     }
     Err(foreign::unknown_layout(&file))
 }

@@ -26,10 +26,55 @@ pub enum TrainNorm {
     /// Multiply inputs (and targets) by a constant so the mean of ‖x‖²/d is 1 on the first batch
     /// (E‖x‖² = d, SAELens' and dictionary_learning's convention); folded into the weights at export.
     UnitMeanSquare,
-    /// Per-row LayerNorm, undone after decoding (seed paper, InterProt); SAEs only.
+    /// Per-row LayerNorm (unbiased std, eps outside the root), undone after decoding
+    /// (InterProt); SAEs only.
     LayerNorm {
         eps: f32,
     },
+    /// The seed paper's per-row LayerNorm (biased variance, eps inside the root, 1e-5 there),
+    /// undone after decoding: [`crate::InputNorm::BiasedLayerNorm`]; SAEs only.
+    BiasedLayerNorm {
+        eps: f32,
+    },
+}
+
+/// When a latent counts as dead (for AuxK and the dead fraction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DeadRule {
+    /// Silent for `dead_window_rows` rows (sparsify, InterPLM: 10M tokens).
+    #[default]
+    Rows,
+    /// The seed paper's idle-step counter (`_update_neuron_activity_counts` in Rep's
+    /// `sparse_auto_script.py`): each step a latent's counter is reset to 0 if it fired on the
+    /// batch, then incremented; it is dead while the counter exceeds `steps` (Rep's
+    /// `inactive_threshold`: 200 at protein level, 50 at residue level in its README). The
+    /// counter is updated before AuxK reads it, as Rep does, so a latent is dead on the step
+    /// after `steps` idle steps following a firing; counters start at 0, so a latent that
+    /// never fires is dead from step `steps + 1`.
+    IdleSteps { steps: u64 },
+}
+
+/// How the encoder starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderInit {
+    /// `W_enc = W_decᵀ` (OpenAI, sparsify; Rep's `encoder_decoder_init = 1`, `WeightTier`).
+    DecoderTranspose,
+    /// Drawn independently of the decoder, with the same scale.
+    Independent,
+}
+
+/// How the decoder's entries are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightInit {
+    /// Gaussian rows scaled to unit norm (sparsify).
+    #[default]
+    UnitRows,
+    /// Uniform on ±1/√d_sae: torch's default for `nn.Linear(d_sae, d_in)`, whose weight Rep's
+    /// `WeightTier` takes as W_enc [d_in, d_sae] and transposes into W_dec.
+    LinearUniform,
 }
 
 /// Reconstruction loss normalisation.
@@ -66,8 +111,15 @@ pub struct TrainConfig {
     pub auxk_coefficient: f32,
     /// Latents the AuxK loss uses per row; `None` = d_in / 2.
     pub k_aux: Option<usize>,
-    /// A latent that has not fired for this many rows is dead.
+    /// A latent that has not fired for this many rows is dead (with [`DeadRule::Rows`]).
     pub dead_window_rows: u64,
+    #[serde(default)]
+    pub dead_rule: DeadRule,
+    /// `None`: the decoder's transpose for SAEs, independent for transcoders.
+    #[serde(default)]
+    pub encoder_init: Option<EncoderInit>,
+    #[serde(default)]
+    pub weight_init: WeightInit,
     /// ReLU: L1 coefficient on Σ_j f_j ‖W_dec,j‖, averaged over rows.
     pub l1_coefficient: f32,
     /// JumpReLU: L0 coefficient, threshold at init and kernel bandwidth ε.
@@ -108,12 +160,39 @@ impl TrainConfig {
             auxk_coefficient: 1.0 / 32.0,
             k_aux: None,
             dead_window_rows: 10_000_000,
+            dead_rule: DeadRule::Rows,
+            encoder_init: None,
+            weight_init: WeightInit::UnitRows,
             l1_coefficient: 0.0,
             l0_coefficient: 0.0,
             jumprelu_init_threshold: 0.001,
             jumprelu_bandwidth: 0.001,
             batchtopk_threshold_momentum: 0.99,
         }
+    }
+
+    /// The seed paper's TopK SAE (Gujral et al. 2025; Rep's `sparse_auto_script.py` and the
+    /// README's commands): Adam lr 1e-4 constant; encoder = decoder transpose, decoder entries
+    /// U(±1/√d_sae), no decoder normalisation; b_dec = 0; per-row LayerNorm with eps inside
+    /// the root, undone on decode; MSE loss; AuxK 1/32 with k_aux = d_in/2, scaled by
+    /// min(n_dead/k_aux, 1); dead after `idle_steps` idle steps (200 protein, 50 residue).
+    ///
+    /// Not reproduced: Rep computes its losses after un-normalising (raw space) and its AuxK
+    /// residual is not detached; here both are in the normalised space.
+    pub fn gujral2025(d_in: usize, d_sae: usize, k: usize, idle_steps: u64) -> Self {
+        let mut c = TrainConfig::topk(d_in, d_sae, k);
+        c.schedule.lr = 1e-4;
+        c.schedule.decay = Decay::Constant;
+        c.unit_norm_decoder = false;
+        c.b_dec_init = BDecInit::Zeros;
+        c.input_norm = TrainNorm::BiasedLayerNorm { eps: 1e-5 };
+        c.recon_loss = ReconLoss::Mse;
+        c.auxk_coefficient = 1.0 / 32.0;
+        c.k_aux = None;
+        c.dead_rule = DeadRule::IdleSteps { steps: idle_steps };
+        c.encoder_init = Some(EncoderInit::DecoderTranspose);
+        c.weight_init = WeightInit::LinearUniform;
+        c
     }
 
     /// The same defaults for another architecture.
@@ -147,8 +226,19 @@ impl TrainConfig {
                 "transcoders cannot subtract b_dec (output space) from their input".into(),
             );
         }
-        if self.kind != Kind::Sae && matches!(self.input_norm, TrainNorm::LayerNorm { .. }) {
+        if self.kind != Kind::Sae
+            && matches!(
+                self.input_norm,
+                TrainNorm::LayerNorm { .. } | TrainNorm::BiasedLayerNorm { .. }
+            )
+        {
             return fail("per-row LayerNorm cannot be undone on a transcoder's output".into());
+        }
+        if self.encoder_init == Some(EncoderInit::DecoderTranspose) && self.d_in != self.d_out {
+            return fail(format!(
+                "encoder_init decoder_transpose needs d_in == d_out, got {} and {}",
+                self.d_in, self.d_out
+            ));
         }
         if self.schedule.lr <= 0.0 || !self.schedule.lr.is_finite() {
             return fail(format!(
@@ -162,6 +252,14 @@ impl TrainConfig {
             return fail("jumprelu needs positive bandwidth and initial threshold".into());
         }
         Ok(())
+    }
+
+    /// Whether a latent with dead counter `c` is dead (rows or Rep's idle steps, per `dead_rule`).
+    pub(crate) fn is_dead(&self, c: u64) -> bool {
+        match self.dead_rule {
+            DeadRule::Rows => c >= self.dead_window_rows,
+            DeadRule::IdleSteps { steps } => c > steps,
+        }
     }
 
     /// Nominal AuxK latents per row.

@@ -1,35 +1,49 @@
 //! Initial weights and the data-driven `b_dec` start.
 
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::architecture::{Architecture, Kind};
-use crate::trainer::config::TrainConfig;
+use crate::trainer::config::{EncoderInit, TrainConfig, WeightInit};
 use crate::trainer::Params;
 
-/// Decoder rows: random unit vectors. Encoder: the decoder's transpose for SAEs (tied start, as
-/// OpenAI and sparsify), independent unit rows for transcoders. Biases zero.
+/// Decoder: random unit rows (sparsify) or U(±1/√d_sae) entries (Rep), per `weight_init`.
+/// Encoder: the decoder's transpose (tied start: OpenAI, sparsify, Rep) or drawn independently,
+/// per `encoder_init` (default: tied for SAEs, independent for transcoders). Biases zero.
 pub(crate) fn initial_params(cfg: &TrainConfig, rng: &mut ChaCha8Rng) -> Params {
-    let mut unit_rows = |rows: usize, cols: usize| {
-        let mut w: Vec<f32> = (0..rows * cols)
-            .map(|_| StandardNormal.sample(rng))
-            .collect();
-        for row in w.chunks_mut(cols) {
-            let norm = row
-                .iter()
-                .map(|v| v * v)
-                .sum::<f32>()
-                .sqrt()
-                .max(f32::MIN_POSITIVE);
-            row.iter_mut().for_each(|v| *v /= norm);
+    let uniform_bound = 1.0 / (cfg.d_sae as f32).sqrt();
+    let mut draw = |rows: usize, cols: usize| match cfg.weight_init {
+        WeightInit::LinearUniform => (0..rows * cols)
+            .map(|_| rng.random_range(-uniform_bound..uniform_bound))
+            .collect(),
+        WeightInit::UnitRows => {
+            let mut w: Vec<f32> = (0..rows * cols)
+                .map(|_| StandardNormal.sample(rng))
+                .collect();
+            for row in w.chunks_mut(cols) {
+                let norm = row
+                    .iter()
+                    .map(|v| v * v)
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(f32::MIN_POSITIVE);
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+            w
         }
-        w
     };
-    let w_dec = unit_rows(cfg.d_sae, cfg.d_out);
-    let enc_t = if cfg.kind == Kind::Sae {
+    let w_dec: Vec<f32> = draw(cfg.d_sae, cfg.d_out);
+    let tied = match cfg.encoder_init {
+        Some(EncoderInit::DecoderTranspose) => true,
+        Some(EncoderInit::Independent) => false,
+        None => cfg.kind == Kind::Sae,
+    };
+    // enc_t is [d_sae, d_in]: the transpose of W_enc, so tying copies W_dec (d_in == d_out).
+    let enc_t = if tied && cfg.d_in == cfg.d_out {
         w_dec.clone()
     } else {
-        unit_rows(cfg.d_sae, cfg.d_in)
+        draw(cfg.d_sae, cfg.d_in)
     };
     Params {
         enc_t,

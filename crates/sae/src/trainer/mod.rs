@@ -14,6 +14,7 @@
 
 mod batches;
 mod config;
+mod csr;
 mod init;
 mod optim;
 mod select;
@@ -24,7 +25,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub use batches::{BatchSource, InMemoryBatches, StreamPosition};
-pub use config::{BDecInit, ReconLoss, TrainConfig, TrainNorm};
+pub use config::{BDecInit, DeadRule, EncoderInit, ReconLoss, TrainConfig, TrainNorm, WeightInit};
 pub use optim::{AdamConfig, Decay, Schedule};
 pub use step::{StepStats, StepTimings};
 
@@ -102,7 +103,8 @@ pub struct Trainer {
     pub(crate) adam_v: Params,
     pub(crate) steps_done: u64,
     pub(crate) rows_seen: u64,
-    /// Rows since each latent last fired (dead-latent tracking).
+    /// Dead-latent counters: rows since each latent last fired ([`DeadRule::Rows`]), or Rep's
+    /// idle-step counts ([`DeadRule::IdleSteps`]).
     pub(crate) rows_since_fired: Vec<u64>,
     /// Constant input/target scales (`TrainNorm::UnitMeanSquare`), fixed on the first batch.
     pub(crate) scales: Option<(f32, f32)>,
@@ -156,6 +158,7 @@ impl Trainer {
     pub fn rows_seen(&self) -> u64 {
         self.rows_seen
     }
+    /// The dead-latent counters (rows, or idle steps under [`DeadRule::IdleSteps`]).
     pub fn rows_since_fired(&self) -> &[u64] {
         &self.rows_since_fired
     }
@@ -163,12 +166,12 @@ impl Trainer {
     pub fn set_rows_since_fired(&mut self, counters: Vec<u64>) {
         self.rows_since_fired = counters;
     }
-    /// Fraction of latents that have not fired within the dead window.
+    /// Fraction of latents that count as dead under the config's [`DeadRule`].
     pub fn dead_fraction(&self) -> f64 {
         let dead = self
             .rows_since_fired
             .iter()
-            .filter(|&&c| c >= self.cfg.dead_window_rows)
+            .filter(|&&c| self.cfg.is_dead(c))
             .count();
         dead as f64 / self.cfg.d_sae as f64
     }
@@ -208,6 +211,7 @@ impl Trainer {
         };
         let input_norm = match c.input_norm {
             TrainNorm::LayerNorm { eps } => InputNorm::LayerNorm { eps },
+            TrainNorm::BiasedLayerNorm { eps } => InputNorm::BiasedLayerNorm { eps },
             _ => InputNorm::None,
         };
         Dictionary {

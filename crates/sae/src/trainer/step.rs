@@ -7,10 +7,11 @@
 use rayon::prelude::*;
 
 use crate::architecture::{Architecture, Kind};
-use crate::dictionary::layer_norm_row;
+use crate::dictionary::{biased_layer_norm_row, layer_norm_row};
 use crate::error::{check_rows, Result, SaeError};
 use crate::kernels::{axpy, dot, matmul, top_k_positive, Operand};
-use crate::trainer::config::{BDecInit, ReconLoss, TrainNorm};
+use crate::trainer::config::{BDecInit, DeadRule, ReconLoss, TrainNorm};
+pub(crate) use crate::trainer::csr::Csr;
 use crate::trainer::init::{geometric_median, mean_rows};
 use crate::trainer::optim::adam_update;
 use crate::trainer::select::{batch_top_k, jumprelu_threshold_grad};
@@ -27,7 +28,8 @@ pub struct StepStats {
     pub fvu: f64,
     /// Mean active latents per row.
     pub l0: f64,
-    /// Dead latents (before this step's update of the counters) over d_sae.
+    /// Dead latents over d_sae: before this step's update of the counters with
+    /// [`DeadRule::Rows`], after it with Rep's [`DeadRule::IdleSteps`] (the set AuxK used).
     pub dead_fraction: f64,
     pub lr: f32,
     /// Wall time of the step's phases, for benchmarks.
@@ -45,52 +47,6 @@ pub struct StepTimings {
     pub backward_ms: f64,
     /// Projection, Adam and renormalisation.
     pub update_ms: f64,
-}
-
-/// Sparse entries of a batch, row by row.
-#[derive(Default)]
-pub(crate) struct Csr {
-    pub row_ptr: Vec<usize>,
-    pub idx: Vec<u32>,
-    pub val: Vec<f32>,
-}
-
-impl Csr {
-    /// Builds rows in parallel; `fill(row, scratch, idx, val)` appends row `row`'s entries.
-    pub(crate) fn build(
-        rows: usize,
-        fill: impl Fn(usize, &mut Vec<f32>, &mut Vec<u32>, &mut Vec<f32>) + Sync,
-    ) -> Csr {
-        let per_row: Vec<(Vec<u32>, Vec<f32>)> = (0..rows)
-            .into_par_iter()
-            .map_init(Vec::new, |scratch, r| {
-                let (mut i, mut v) = (Vec::new(), Vec::new());
-                fill(r, scratch, &mut i, &mut v);
-                (i, v)
-            })
-            .collect();
-        let mut csr = Csr {
-            row_ptr: Vec::with_capacity(rows + 1),
-            ..Default::default()
-        };
-        csr.row_ptr.push(0);
-        for (i, v) in per_row {
-            csr.idx.extend_from_slice(&i);
-            csr.val.extend_from_slice(&v);
-            csr.row_ptr.push(csr.idx.len());
-        }
-        csr
-    }
-    fn entry_rows(&self) -> Vec<u32> {
-        let mut out = Vec::with_capacity(self.idx.len());
-        for r in 0..self.row_ptr.len() - 1 {
-            out.extend(std::iter::repeat_n(
-                r as u32,
-                self.row_ptr[r + 1] - self.row_ptr[r],
-            ));
-        }
-        out
-    }
 }
 
 /// Reusable buffers (not part of the saved state).
@@ -158,6 +114,9 @@ impl Trainer {
             TrainNorm::None => {}
             TrainNorm::LayerNorm { eps } => ws.x.chunks_mut(d_in).for_each(|r| {
                 layer_norm_row(r, eps);
+            }),
+            TrainNorm::BiasedLayerNorm { eps } => ws.x.chunks_mut(d_in).for_each(|r| {
+                biased_layer_norm_row(r, eps);
             }),
             TrainNorm::UnitMeanSquare => {
                 let scale_for = |v: &[f32], d: usize| {
@@ -313,10 +272,18 @@ impl Trainer {
         }
         let recon_loss = sq_err / denom;
 
+        // Rep's idle-step counters take this batch into account before AuxK reads them.
+        if let DeadRule::IdleSteps { .. } = cfg.dead_rule {
+            let mut fired = vec![false; d_sae];
+            codes.idx.iter().for_each(|&j| fired[j as usize] = true);
+            for (c, f) in self.rows_since_fired.iter_mut().zip(fired) {
+                *c = if f { 1 } else { *c + 1 };
+            }
+        }
         // AuxK: dead latents reconstruct the residual error (TopK family only).
         let dead: Vec<u32> = if cfg.auxk_coefficient > 0.0 && cfg.architecture.uses_k() {
             (0..d_sae as u32)
-                .filter(|&j| self.rows_since_fired[j as usize] >= cfg.dead_window_rows)
+                .filter(|&j| cfg.is_dead(self.rows_since_fired[j as usize]))
                 .collect()
         } else {
             Vec::new()
@@ -513,11 +480,13 @@ impl Trainer {
         lap(&mut timings.update_ms, &mut last);
 
         // Dead-latent counters: every latent ages by the batch; those that fired restart.
-        self.rows_since_fired
-            .iter_mut()
-            .for_each(|c| *c += rows as u64);
-        for &j in &codes.idx {
-            self.rows_since_fired[j as usize] = 0;
+        if cfg.dead_rule == DeadRule::Rows {
+            self.rows_since_fired
+                .iter_mut()
+                .for_each(|c| *c += rows as u64);
+            for &j in &codes.idx {
+                self.rows_since_fired[j as usize] = 0;
+            }
         }
         self.rows_seen += rows as u64;
         let fvu = sq_err / total_var;
