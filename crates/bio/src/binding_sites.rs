@@ -6,7 +6,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::features::{FeatureEnd, FeatureKind, ResidueFeature};
+use crate::features::{FeatureEnd, FeatureKind, ResidueFeature, MAX_POSITION};
 use crate::input::{open_text, Lines};
 
 /// Binding residues of one protein.
@@ -61,21 +61,26 @@ impl<R: BufRead> BindingResiduesReader<R> {
             if text.trim().is_empty() {
                 continue;
             }
-            let fix = "lines must read ACCESSION<TAB>1,2,3 with positive positions";
+            let fix = format!(
+                "lines must read ACCESSION<TAB>1,2,3 with positions from 1 to {MAX_POSITION}"
+            );
             let Some((accession, list)) = text.split_once('\t') else {
                 return Err(self
                     .lines
-                    .malformed("no tab between accession and positions", fix));
+                    .malformed("no tab between accession and positions", &fix));
             };
             let mut positions = list
                 .split(',')
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
                 .map(|p| {
-                    p.parse::<u32>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        self.lines
-                            .malformed(format!("'{p}' is not a 1-based position"), fix)
-                    })
+                    p.parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=MAX_POSITION).contains(n))
+                        .ok_or_else(|| {
+                            self.lines
+                                .malformed(format!("'{p}' is not a 1-based position"), &fix)
+                        })
                 })
                 .collect::<Result<Vec<u32>>>()?;
             positions.sort_unstable();
@@ -94,5 +99,22 @@ impl<R: BufRead> Iterator for BindingResiduesReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.read_row().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_out_of_range_name_the_line() {
+        let text = "P1\t3,1,3\nP2\t5,4294967296\n";
+        let rows: Vec<_> = BindingResiduesReader::new(text.as_bytes(), "b.txt").collect();
+        assert_eq!(rows[0].as_ref().unwrap().positions, vec![1, 3]);
+        let error = rows[1].as_ref().unwrap_err().to_string();
+        assert!(
+            error.starts_with("b.txt:2:") && error.contains("4294967296"),
+            "{error}"
+        );
     }
 }

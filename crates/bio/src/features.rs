@@ -145,6 +145,11 @@ pub enum EndCertainty {
     Uncertain,
 }
 
+/// Largest residue position accepted. The longest known proteins are under 40,000 residues;
+/// the bound keeps [`ResidueFeature::residues`] from allocating a vector sized by a corrupt
+/// number (`BINDING 1..4000000000` would be 16 GB).
+pub const MAX_POSITION: u32 = 1_000_000;
+
 /// One end of a feature: a 1-based position (absent for a bare `?`) and its certainty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FeatureEnd {
@@ -160,7 +165,7 @@ impl FeatureEnd {
         }
     }
 
-    /// Parses `33`, `<1`, `>50`, `?` or `?33`.
+    /// Parses `33`, `<1`, `>50`, `?` or `?33`; positions run from 1 to [`MAX_POSITION`].
     pub fn parse(text: &str) -> Option<FeatureEnd> {
         let (certainty, digits) = match text.as_bytes().first()? {
             b'<' => (EndCertainty::Before, &text[1..]),
@@ -171,7 +176,12 @@ impl FeatureEnd {
         let position = if digits.is_empty() && certainty == EndCertainty::Uncertain {
             None
         } else {
-            Some(digits.parse().ok().filter(|&p: &u32| p > 0)?)
+            Some(
+                digits
+                    .parse()
+                    .ok()
+                    .filter(|&p: &u32| (1..=MAX_POSITION).contains(&p))?,
+            )
         };
         Some(FeatureEnd {
             position,
@@ -227,7 +237,11 @@ pub fn parse_location(text: &str) -> Result<Option<(FeatureEnd, FeatureEnd)>, Fe
     if text.contains(':') {
         return Ok(None);
     }
-    let bad = || FeatureSyntaxError(format!("bad feature location '{text}'"));
+    let bad = || {
+        FeatureSyntaxError(format!(
+            "bad feature location '{text}' (positions run from 1 to {MAX_POSITION})"
+        ))
+    };
     let (start, end) = match text.split_once("..") {
         Some((start, end)) => (start, end),
         None => (text, text),
@@ -349,5 +363,14 @@ mod tests {
         assert_eq!(features.len(), 1);
         assert!(features[0].qualifiers.is_empty());
         assert!(parse_feature_cell("BINDING abc").is_err());
+    }
+
+    /// Caught by tests/mutation.rs's "huge number": `residues()` would collect 4e9 positions.
+    #[test]
+    fn positions_beyond_any_protein_are_rejected() {
+        let error = parse_feature_cell("BINDING 1..4000000000").unwrap_err();
+        assert!(error.0.contains("1 to 1000000"), "{}", error.0);
+        let edge = parse_feature_cell("BINDING 999999..1000000").unwrap();
+        assert_eq!(edge[0].residues().len(), 2);
     }
 }

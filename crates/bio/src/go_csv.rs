@@ -12,6 +12,9 @@ use crate::input::{open_text, Lines};
 
 const ACCESSION_COLUMN: &str = "Protein ID";
 const GO_COLUMN: &str = "GO ID";
+/// Most fields per record; the file has 4. Each field costs a `String`, so a corrupt line of
+/// commas would otherwise cost 24 bytes per byte.
+const MAX_FIELDS: usize = 1024;
 
 /// One row: a protein and its GO ids (empty for `NA`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,7 +144,15 @@ pub(crate) fn read_csv_record<R: BufRead>(
                     chars.next();
                 }
                 ('"', _) => in_quotes = !in_quotes,
-                (',', false) => fields.push(std::mem::take(&mut field)),
+                (',', false) => {
+                    fields.push(std::mem::take(&mut field));
+                    if fields.len() > MAX_FIELDS {
+                        return Err(lines.malformed(
+                            format!("record has more than {MAX_FIELDS} comma-separated fields"),
+                            "check that this is the GO list CSV (4 columns)",
+                        ));
+                    }
+                }
                 _ => field.push(c),
             }
         }

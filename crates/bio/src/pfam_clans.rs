@@ -47,11 +47,19 @@ impl<R: BufRead> PfamClansReader<R> {
             if text.trim().is_empty() {
                 continue;
             }
-            let cells: Vec<&str> = text.split('\t').collect();
+            // One cell past the five is enough to say the row is wrong.
+            let cells: Vec<&str> = text.split('\t').take(6).collect();
             if cells.len() != 5 || !cells[0].starts_with("PF") {
                 let found = cells.len();
                 return Err(self.lines.malformed(
-                    format!("expected 5 tab-separated cells starting with a PF accession, found {found}"),
+                    format!(
+                        "expected 5 tab-separated cells starting with a PF accession, found {}",
+                        if found > 5 {
+                            "more".to_string()
+                        } else {
+                            found.to_string()
+                        }
+                    ),
                     "use Pfam's Pfam-A.clans.tsv as distributed",
                 ));
             }

@@ -16,6 +16,10 @@ use crate::features::{parse_feature_cell, FeatureKind};
 use crate::ids::GoId;
 use crate::input::{open_text, Lines};
 
+/// Most header columns accepted; UniProt's export offers a few hundred. Bounds the per-column
+/// state a corrupt header line would otherwise size.
+const MAX_COLUMNS: usize = 2048;
+
 /// What a recognised column holds.
 #[derive(Clone, Debug, PartialEq)]
 enum Column {
@@ -80,9 +84,19 @@ impl<R: BufRead> UniProtTsvReader<R> {
     pub fn new(reader: R, name: impl Into<PathBuf>, required: &[&str]) -> Result<Self> {
         let mut lines = Lines::new(reader, name.into());
         let header: Vec<String> = match lines.next_line()? {
-            Some(text) => text.split('\t').map(|c| c.trim().to_string()).collect(),
+            Some(text) => text
+                .split('\t')
+                .take(MAX_COLUMNS + 1)
+                .map(|c| c.trim().to_string())
+                .collect(),
             None => Vec::new(),
         };
+        if header.len() > MAX_COLUMNS {
+            return Err(lines.malformed(
+                format!("header has more than {MAX_COLUMNS} tab-separated columns"),
+                "check that this is a UniProt TSV export",
+            ));
+        }
         for column in std::iter::once("Entry").chain(required.iter().copied()) {
             if !header.iter().any(|h| h.eq_ignore_ascii_case(column)) {
                 return Err(BioError::MissingColumn {
@@ -113,12 +127,17 @@ impl<R: BufRead> UniProtTsvReader<R> {
                 Some(text) => break (text.to_string(), self.lines.line_number()),
             }
         };
-        let cells: Vec<&str> = text.split('\t').collect();
+        // One cell past the header's count is enough to say the row is wrong.
+        let cells: Vec<&str> = text.split('\t').take(self.header.len() + 1).collect();
         if cells.len() != self.header.len() {
+            let found = if cells.len() > self.header.len() {
+                "more".to_string()
+            } else {
+                cells.len().to_string()
+            };
             return Err(self.lines.malformed(
                 format!(
-                    "row has {} tab-separated cells but the header has {}",
-                    cells.len(),
+                    "row has {found} tab-separated cells but the header has {}",
                     self.header.len()
                 ),
                 "check for stray tabs or a truncated line",
