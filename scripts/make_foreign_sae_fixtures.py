@@ -11,6 +11,7 @@ Writes, for d_in 16 and d_sae 64:
     interplm_sqrt_d/ae.pt        ReLUSAE with normalize_to_sqrt_d = True (to be refused)
     interplm_broken/ae.pt        ReLUSAE without `encoder.bias`, plus a stray key (to be refused)
     rep_topk.ckpt                Lightning checkpoint dict with state_dict, hyper_parameters.k, optimizer state
+    rep_nan.ckpt                 the same weights with a NaN in b_dec (to be refused)
     mystery.pt, legacy.pt        an unknown state_dict; a pre-1.6 (non-zip) torch pickle (to be refused)
     <name>_expected.safetensors  x [8, 16] and float64 codes / x_hat (and codes_normalised)
 
@@ -24,6 +25,11 @@ notes (nn.Linear stores weight as [out, in], so y = x W^T + b):
     Rep TopK           n = layer_norm(x) (mean over d, biased variance, eps 1e-5 inside the root)
                        f = top_k then relu of ((n - b_dec) W_enc + b_enc)
                        x_hat = (f W_dec + b_dec) * sqrt(biased variance) + mean
+                       (FeatureNormalizer and TopKAuto in Rep's
+                       Folder_Random_Seed_Regular_Pooling_Scripts/sparse_auto_script.py). Its
+                       expected file is written by a float64 numpy implementation, checked against
+                       torch's layer_norm; its x adds 4 rows with standard deviation 0.05-0.3,
+                       where eps inside the root changes the codes by up to ~1e-3.
 """
 
 import collections
@@ -31,6 +37,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 
@@ -197,15 +204,41 @@ def rep_lightning(gen, x):
         },
     }
     torch.save(ckpt, os.path.join(OUT, "rep_topk.ckpt"))
+    # A diverged run's weights: one NaN in b_dec (to be refused, naming model.weights.3).
+    broken = collections.OrderedDict(state)
+    broken["model.weights.3"] = b_dec.clone()
+    broken["model.weights.3"][5] = float("nan")
+    torch.save({"state_dict": broken, "hyper_parameters": {"k": k}}, os.path.join(OUT, "rep_nan.ckpt"))
+    # Low-variance rows (own generator, so the other fixtures keep their bytes).
+    small = torch.randn(4, D_IN, generator=torch.Generator().manual_seed(5)) + 0.3
+    x = torch.cat([x, small * torch.linspace(0.05, 0.3, 4).unsqueeze(1)]).float()
+    as64 = [p.double().numpy() for p in params]
+    f, x_hat = rep_forward_numpy(x.double().numpy(), *as64, k)
+    # Cross-check against torch's own layer_norm (biased variance, eps inside the root).
     xd = d64(x)
     mean = xd.mean(dim=-1, keepdim=True)
     var = ((xd - mean) ** 2).mean(dim=-1, keepdim=True)
     n = torch.nn.functional.layer_norm(xd, (D_IN,), eps=1e-5)
     pre = (n - d64(b_dec)) @ d64(w_enc) + d64(b_enc)
     vals, idx = pre.topk(k, dim=-1)
-    f = torch.zeros_like(pre).scatter(-1, idx, torch.relu(vals))
-    x_hat = (f @ d64(w_dec) + d64(b_dec)) * var.sqrt() + mean
-    write_expected("rep_topk", x, f, x_hat)
+    f_torch = torch.zeros_like(pre).scatter(-1, idx, torch.relu(vals))
+    x_hat_torch = (f_torch @ d64(w_dec) + d64(b_dec)) * var.sqrt() + mean
+    assert np.abs(f - f_torch.numpy()).max() < 1e-12 and np.abs(x_hat - x_hat_torch.numpy()).max() < 1e-12
+    write_expected("rep_topk", x, torch.from_numpy(f), torch.from_numpy(x_hat))
+
+
+def rep_forward_numpy(x, w_enc, w_dec, b_enc, b_dec, k, eps=1e-5):
+    """Rep's TopKAuto forward in float64 numpy: returns codes [rows, d_sae] and x_hat."""
+    mean = x.mean(axis=1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=1, keepdims=True)  # biased, as Rep's .pow(2).mean()
+    n = (x - mean) / np.sqrt(var + eps)
+    pre = (n - b_dec) @ w_enc + b_enc
+    top = np.argsort(-pre, axis=1, kind="stable")[:, :k]
+    rows = np.arange(pre.shape[0])[:, None]
+    f = np.zeros_like(pre)
+    f[rows, top] = np.maximum(pre[rows, top], 0.0)
+    x_hat = (f @ w_dec + b_dec) * np.sqrt(var) + mean  # Rep multiplies back by sqrt(var), no eps
+    return f, x_hat
 
 
 def main():

@@ -29,7 +29,7 @@ use plmscope_interpret::enrichment::{
 };
 use plmscope_interpret::foreground::SparseCodes;
 use plmscope_interpret::go_graph::AccessionIndex;
-use plmscope_interpret::pipeline::GoInput;
+use plmscope_interpret::pipeline::{GoInput, StoreTests};
 use plmscope_interpret::{analyze, AnalysisInputs, AnalysisOptions};
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
@@ -73,7 +73,8 @@ fn load_yeast() -> Result<Yeast, BoxError> {
 
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: analyze_bench (yeast OUT_DIR [UNITS] | scale OUT_DIR [THREADS])";
+    let usage =
+        "usage: analyze_bench (yeast OUT_DIR [UNITS] | scale OUT_DIR [THREADS] | store OUT_DIR)";
     let (mode, out) = match (args.get(1), args.get(2)) {
         (Some(m), Some(o)) => (m.as_str(), PathBuf::from(o)),
         _ => return Err(usage.into()),
@@ -82,6 +83,7 @@ fn main() -> Result<(), BoxError> {
     match mode {
         "yeast" => yeast_side_by_side(&out, args.get(3).map_or(Ok(200), |s| s.parse())?),
         "scale" => scale(&out, args.get(3).map_or(Ok(2), |s| s.parse())?),
+        "store" => store_sizes(&out),
         _ => Err(usage.into()),
     }
 }
@@ -284,5 +286,72 @@ fn scale(out: &Path, threads: usize) -> Result<(), BoxError> {
         "scale: enrichment engine alone {:.2} s ({rows} materialised tests)",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Atlas size per `store_tests` policy: the first 600 yeast proteins, 2,880 features, each
+/// protein active on 32 random ones (TopK k = 32), GO BP+MF+CC of size 5..=1000:
+///   cargo run --release -p plmscope-interpret --example analyze_bench -- store /tmp/store_sizes
+fn store_sizes(out: &Path) -> Result<(), BoxError> {
+    const PROTEINS: usize = 600;
+    const FEATURES: u32 = 2_880;
+    const K: usize = 32;
+    let y = load_yeast()?;
+    let accessions = &y.accessions[..PROTEINS];
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let (mut row_ptr, mut feature, mut value) = (vec![0u64], Vec::new(), Vec::new());
+    for _ in 0..PROTEINS {
+        let mut active: Vec<u32> = sample(&mut rng, FEATURES as usize, K)
+            .iter()
+            .map(|f| f as u32)
+            .collect();
+        active.sort_unstable();
+        for f in active {
+            feature.push(f);
+            value.push(rng.random_range(0.1f32..8.0));
+        }
+        row_ptr.push(feature.len() as u64);
+    }
+    for store in [
+        StoreTests::All,
+        StoreTests::Nominal,
+        StoreTests::Significant,
+    ] {
+        let atlas = out.join(format!("store_{store:?}.sqlite"));
+        let inputs = AnalysisInputs {
+            accessions,
+            protein_lengths: None,
+            features: Some(Activations::SparseProteins(SparseCodes {
+                row_ptr: &row_ptr,
+                feature: &feature,
+                value: &value,
+                n_units: FEATURES,
+            })),
+            neurons: None,
+            go: Some(GoInput {
+                dag: &y.dag,
+                propagated: &y.propagated,
+                report: &y.report,
+            }),
+            families: None,
+            concepts: None,
+        };
+        let options = AnalysisOptions {
+            store_tests: store,
+            ..AnalysisOptions::default()
+        };
+        let summary = analyze(inputs, options, &atlas)?;
+        let rows: i64 = rusqlite::Connection::open(&atlas)?.query_row(
+            "SELECT COUNT(*) FROM enrichment",
+            [],
+            |r| r.get(0),
+        )?;
+        let go = summary.features.as_ref().and_then(|f| f.go.clone());
+        println!(
+            "store {store:?}: {PROTEINS} proteins x {FEATURES} features, {} tests counted, {rows} enrichment rows, atlas {} bytes",
+            go.as_ref().map_or(0, |g| g.total_tests),
+            std::fs::metadata(&atlas)?.len()
+        );
+    }
     Ok(())
 }

@@ -9,13 +9,17 @@ pub mod activations;
 pub mod atlas;
 pub mod coherence;
 pub mod concepts;
+pub mod describe;
 pub mod enrichment;
 pub mod error;
+pub mod family_f1;
 pub mod foreground;
 pub mod go_graph;
 pub mod hypergeom;
 pub mod multiple_testing;
+pub mod patterns;
 pub mod pipeline;
+pub mod provenance;
 pub mod stats_error;
 pub mod summaries;
 

@@ -11,7 +11,7 @@ use plmscope_interpret::activations::{Activations, ResidueRows};
 use plmscope_interpret::atlas::export_tsv;
 use plmscope_interpret::concepts::ConceptSegment;
 use plmscope_interpret::foreground::SparseCodes;
-use plmscope_interpret::pipeline::{ConceptInput, ForegroundRule};
+use plmscope_interpret::pipeline::{ConceptInput, ForegroundRule, StoreTests};
 use plmscope_interpret::{analyze, AnalysisInputs, AnalysisOptions};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -213,7 +213,8 @@ fn planted_go_terms_are_recovered_and_controls_stay_within_the_fdr() {
 
     let tsv = dir.path().join("tsv");
     let files = export_tsv(&out, &tsv).unwrap();
-    assert_eq!(files.len(), 9);
+    // 9 tables plus InterProt's family_specificity and unit_patterns.
+    assert_eq!(files.len(), 11);
     let lines = std::fs::read_to_string(tsv.join("enrichment.tsv"))
         .unwrap()
         .lines()
@@ -439,4 +440,76 @@ fn a_failed_analysis_leaves_no_atlas_and_keeps_the_old_one() {
         )
         .unwrap();
     assert_eq!((p, pos, v), (1, 1, 4.0));
+}
+
+#[test]
+fn store_tests_changes_stored_rows_but_not_the_correction() {
+    let y = yeast();
+    let n = y.accessions.len() as u32;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let planted = chosen_terms(5, &mut rng);
+    let mut sets: Vec<Vec<u32>> = planted.iter().map(|(_, m)| noisy(m, n, &mut rng)).collect();
+    for _ in 0..10 {
+        sets.push(random_set(100, n, &mut rng));
+    }
+    let csr = csr_from_sets(&sets, n, &mut rng);
+    let codes = SparseCodes {
+        row_ptr: &csr.row_ptr,
+        feature: &csr.feature,
+        value: &csr.value,
+        n_units: sets.len() as u32,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut results = Vec::new();
+    for (name, store) in [
+        ("all", StoreTests::All),
+        ("nominal", StoreTests::Nominal),
+        ("significant", StoreTests::Significant),
+    ] {
+        let out = dir.path().join(format!("{name}.sqlite"));
+        let options = AnalysisOptions {
+            store_tests: store,
+            coherence: None,
+            ..AnalysisOptions::default()
+        };
+        analyze(inputs_with_features(codes), options, &out).unwrap();
+        let db = Connection::open(&out).unwrap();
+        let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let rows = count("SELECT COUNT(*) FROM enrichment");
+        // -2.9957... = ln(0.05): the bundled SQLite has no ln().
+        let above_p = count("SELECT COUNT(*) FROM enrichment WHERE ln_p >= -2.995732273553991");
+        let above_q = count("SELECT COUNT(*) FROM enrichment WHERE ln_q >= -2.995732273553991");
+        let m: String = db
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'feature_go_total_tests'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        // Significant tests with their q: identical whatever is stored.
+        let significant: Vec<(i64, String, f64)> = db
+            .prepare(
+                "SELECT unit, term, ln_q FROM enrichment WHERE ln_q < -2.995732273553991 ORDER BY unit, term",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        results.push((name, rows, above_p, above_q, m, significant));
+    }
+    let (all, nominal, significant) = (&results[0], &results[1], &results[2]);
+    assert!(
+        all.1 > nominal.1 && nominal.1 > significant.1,
+        "{:?}",
+        (all.1, nominal.1, significant.1)
+    );
+    assert!(all.2 > 0);
+    assert_eq!(nominal.2, 0, "nominal stores only p < 0.05");
+    assert_eq!(significant.3, 0, "significant stores only q < alpha");
+    assert_eq!(all.4, nominal.4);
+    assert_eq!(all.4, significant.4);
+    assert!(!all.5.is_empty());
+    assert_eq!(all.5, nominal.5);
+    assert_eq!(all.5, significant.5);
 }

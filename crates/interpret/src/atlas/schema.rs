@@ -2,6 +2,21 @@
 //! ignores case), so the goatools quantities are spelled out (`study_count`, not `k`).
 //! `units."index"` is the unit's index within its kind; `index` is an SQL keyword, so queries
 //! quote it.
+//!
+//! InterProt's measures (Adams et al. 2025), written when their inputs are given:
+//! - `family_specificity` (families given): one row per unit and family of the unit's
+//!   top-activating protein (`top_protein`). `threshold` is on the activation divided by the
+//!   unit's maximum over proteins, chosen from 0.3, 0.4, ..., 0.9 by F1 on the training half
+//!   (`train_f1`; 0 when none reached F1 > 0); `threshold_activation` is the same in raw units;
+//!   `precision`, `recall`, `f1`, `accuracy` are on the other half, `family_size` counts members
+//!   among all proteins, `test_family_size` among the reporting half. The split and rule are in
+//!   `meta.family_specificity` ([`crate::family_f1`]).
+//! - `unit_patterns` (residue-level units): one row per unit, `class` one of `dead`,
+//!   `not_enough_data`, `periodic`, `point`, `short_motif`, `medium_motif`, `long_motif`,
+//!   `whole`, `other`, with the statistics that decided it: `examples` (proteins above 0.75 of
+//!   the maximum, at most 12), `mean_fraction_active`, `median_contigs`,
+//!   `median_top_motif_length`, `median_motif_length`, `freq_top_two_period`, `top_period`
+//!   (NULL without two contigs) ([`crate::patterns`]).
 
 /// Tables, created on an empty database.
 pub const CREATE_TABLES: &str = r#"
@@ -89,6 +104,31 @@ CREATE TABLE coherence (
     p_lca_depth             REAL,
     random_sets             INTEGER NOT NULL
 );
+CREATE TABLE family_specificity (
+    unit                 INTEGER NOT NULL,
+    family               TEXT NOT NULL,
+    top_protein          INTEGER NOT NULL,
+    threshold            REAL NOT NULL,
+    threshold_activation REAL NOT NULL,
+    train_f1             REAL NOT NULL,
+    precision            REAL NOT NULL,
+    recall               REAL NOT NULL,
+    f1                   REAL NOT NULL,
+    accuracy             REAL NOT NULL,
+    family_size          INTEGER NOT NULL,
+    test_family_size     INTEGER NOT NULL
+);
+CREATE TABLE unit_patterns (
+    unit                    INTEGER PRIMARY KEY,
+    class                   TEXT NOT NULL,
+    examples                INTEGER NOT NULL,
+    mean_fraction_active    REAL NOT NULL,
+    median_contigs          REAL NOT NULL,
+    median_top_motif_length REAL NOT NULL,
+    median_motif_length     REAL NOT NULL,
+    freq_top_two_period     REAL NOT NULL,
+    top_period              INTEGER
+);
 "#;
 
 /// Indices, built after the bulk inserts (cheaper than maintaining them row by row).
@@ -101,4 +141,6 @@ CREATE INDEX concepts_unit ON concepts (unit);
 CREATE INDEX concepts_concept ON concepts (concept);
 CREATE INDEX coherence_unit ON coherence (unit);
 CREATE INDEX descriptions_unit ON descriptions (unit);
+CREATE INDEX family_specificity_unit ON family_specificity (unit);
+CREATE INDEX family_specificity_family ON family_specificity (family);
 "#;

@@ -5,6 +5,7 @@
 
 mod coherence_stage;
 mod concept_stage;
+mod interprot_stage;
 mod options;
 mod rules;
 mod terms;
@@ -18,7 +19,8 @@ use plmscope_bio::Namespace;
 pub use crate::atlas::UnitKind;
 pub use options::{
     AnalysisInputs, AnalysisOptions, AnalysisSummary, CoherenceOptions, ConceptInput,
-    ConceptSummary, GoInput, KindSummary, TermSummary,
+    ConceptSummary, FamilySpecificityOptions, FamilySpecificitySummary, GoInput, KindSummary,
+    StoreTests, TermSummary,
 };
 pub use rules::ForegroundRule;
 
@@ -78,12 +80,20 @@ pub fn analyze(
             )
         }))?;
     }
+    let family_training = match (&families, options.family_specificity) {
+        (Some(_), Some(f)) => Some(crate::family_f1::family_split(
+            inputs.accessions,
+            f.split_seed,
+        )),
+        _ => None,
+    };
     let stages = Stages {
         inputs: &inputs,
         options: &options,
         writer: &writer,
         go: go.as_ref(),
         families: families.as_ref(),
+        family_training: family_training.as_deref(),
         n_proteins,
     };
     let n_features = inputs.features.map_or(0, |f| f.n_units());
@@ -200,6 +210,8 @@ struct Stages<'a> {
     writer: &'a AtlasWriter,
     go: Option<&'a TermSpace>,
     families: Option<&'a TermSpace>,
+    /// The family F1 split, when that stage runs.
+    family_training: Option<&'a [bool]>,
     n_proteins: u32,
 }
 
@@ -260,6 +272,8 @@ impl Stages<'_> {
             concepts: None,
             coherence_tests: 0,
             coherent: 0,
+            family_specificity: None,
+            patterns: None,
         };
         if let Some(space) = self.families {
             let (result, terms) = space.run_and_write(
@@ -267,6 +281,7 @@ impl Stages<'_> {
                 &processed.foregrounds,
                 unit_offset,
                 options.alpha,
+                options.store_tests,
                 writer,
             )?;
             writer.set_meta(&format!("{prefix}_pfam_total_tests"), result.total_tests)?;
@@ -278,6 +293,7 @@ impl Stages<'_> {
                 &processed.foregrounds,
                 unit_offset,
                 options.alpha,
+                options.store_tests,
                 writer,
             )?;
             writer.set_meta(&format!("{prefix}_go_total_tests"), result.total_tests)?;
@@ -349,6 +365,28 @@ impl Stages<'_> {
                 )?;
             }
         }
+        let family_task = match (self.families, self.family_training) {
+            (Some(space), Some(is_training)) => Some((
+                interprot_stage::FamilyTask {
+                    families_of: &space.mapped.term_sets,
+                    is_training,
+                },
+                space,
+            )),
+            _ => None,
+        };
+        (summary.family_specificity, summary.patterns) = interprot_stage::run_and_write(
+            activations,
+            self.n_proteins,
+            self.inputs.protein_lengths,
+            family_task
+                .as_ref()
+                .map(|(task, space)| (task, &space.ids[..])),
+            options.patterns.as_ref(),
+            unit_offset,
+            options.concept_min_f1,
+            writer,
+        )?;
         writer.set_meta(&format!("{prefix}_summary"), json(&summary))?;
         Ok(summary)
     }
@@ -374,12 +412,21 @@ fn write_meta(
     )?;
     set("alpha", options.alpha.to_string())?;
     set("background", json(&options.background))?;
+    set("store_tests", json(&options.store_tests))?;
     set(
         "enrichment_rows",
-        "tests with study_count >= 1; a tested term a unit's study set never touches has p = 1 \
-         exactly, counts in the correction's m (meta <kind>_<source>_total_tests) and is not stored"
-            .into(),
+        format!(
+            "{}; every test counts in the correction's m (meta <kind>_<source>_total_tests), \
+             stored or not; a tested term a unit's study set never touches has p = 1 exactly and \
+             is never stored",
+            match options.store_tests {
+                StoreTests::Nominal => "tests with p < 0.05",
+                StoreTests::Significant => "tests with q < alpha",
+                StoreTests::All => "every test with study_count >= 1",
+            }
+        ),
     )?;
+    set("inputs", json(&options.inputs))?;
     set("test", "one-sided hypergeometric (Fisher's exact test, alternative greater), exact, in log space; ln_p/ln_q keep values below 1e-308".into())?;
     if let (Some(space), Some(g)) = (go, inputs.go) {
         let ns: Vec<&str> = options.namespaces.iter().map(|n| n.short()).collect();
@@ -446,6 +493,18 @@ fn write_meta(
     if inputs.concepts.is_some() {
         set("concept_options", format!("{:?}", options.concepts))?;
         set("concept_min_f1", options.concept_min_f1.to_string())?;
+    }
+    if let (Some(_), Some(f)) = (families, options.family_specificity) {
+        set("family_specificity", format!(
+            "InterProt (interprot/make_viz_files/compute_family_specificity.py): per unit, the families of its top protein; activation / unit max >= t predicts membership, t from 0.3..0.9 step 0.1 by F1 on the training half, scores on the other half; split: proteins ordered by sha256(\"{}:<accession>\"), the first floor(n/2) train",
+            f.split_seed
+        ))?;
+    }
+    if let Some(p) = options.patterns {
+        set("patterns", format!(
+            "InterProt (interprot/make_viz_files/analyze_viz_files.py classify_into_type): residue-level units only; examples = proteins above 0.75 of the unit max, at most {}; fewer than {} = not_enough_data",
+            p.max_examples, p.min_examples
+        ))?;
     }
     if let Some(c) = options.coherence {
         set("coherence", format!(

@@ -9,6 +9,8 @@ use super::rules::ForegroundRule;
 use crate::activations::Activations;
 use crate::concepts::{ConceptOptions, ConceptSegment};
 use crate::enrichment::{Background, CorrectionMethod, TermSizeFilter};
+use crate::patterns::PatternOptions;
+use crate::provenance::InputFile;
 use crate::summaries::SummaryOptions;
 
 /// GO annotations propagated by `bio` (`GoDag::propagate`), with its report.
@@ -59,6 +61,35 @@ pub struct CoherenceOptions {
     pub seed: u64,
 }
 
+/// Which enrichment tests become `enrichment` rows. Every test counts in the correction
+/// whatever is stored (`meta.<kind>_<source>_total_tests` records m); storing every test was
+/// measured at 93% of a 259 MB atlas (ARCHITECTURE.md), hence the nominal default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreTests {
+    /// Tests with p < 0.05.
+    #[default]
+    Nominal,
+    /// Tests with q < `alpha`.
+    Significant,
+    /// Every materialised test (study_count >= 1; the others have p = 1 exactly).
+    All,
+}
+
+/// InterProt's family specificity ([`crate::family_f1`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FamilySpecificityOptions {
+    /// Seed of the protein split ([`crate::family_f1::family_split`]).
+    pub split_seed: u64,
+}
+
+impl Default for FamilySpecificityOptions {
+    /// Seed 42, InterProt's `random_state`.
+    fn default() -> Self {
+        FamilySpecificityOptions { split_seed: 42 }
+    }
+}
+
 /// Every choice of an analysis; all of it is recorded in the atlas `meta` table.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AnalysisOptions {
@@ -80,6 +111,16 @@ pub struct AnalysisOptions {
     pub concepts: ConceptOptions,
     /// A (unit, concept) pair counts in the summary when its held-out F1 reaches this.
     pub concept_min_f1: f64,
+    /// Which enrichment tests are stored.
+    pub store_tests: StoreTests,
+    /// InterProt family F1, run when families are given; `None` skips it.
+    pub family_specificity: Option<FamilySpecificityOptions>,
+    /// InterProt pattern classes, run on residue-level units; `None` skips them.
+    pub patterns: Option<PatternOptions>,
+    /// The files the caller read (see [`crate::provenance::describe_file`]), written to
+    /// `meta.inputs` as a JSON array.
+    #[serde(skip)]
+    pub inputs: Vec<InputFile>,
 }
 
 fn all_namespaces() -> Vec<Namespace> {
@@ -101,7 +142,8 @@ impl Default for AnalysisOptions {
     ///   process") in proteomes of 5,000-20,000 and say nothing specific about a unit;
     /// - families with 3..=1000 members (most Pfam families are small within one proteome);
     /// - Benjamini-Hochberg at 0.05 over all tests of one kind and annotation source;
-    /// - background: proteins with at least one allowed annotation (ARCHITECTURE.md).
+    /// - background: proteins with at least one allowed annotation (ARCHITECTURE.md);
+    /// - enrichment rows stored for p < 0.05; InterProt family F1 and pattern classes on.
     fn default() -> Self {
         AnalysisOptions {
             feature_rule: ForegroundRule::TopKMember,
@@ -126,6 +168,10 @@ impl Default for AnalysisOptions {
             }),
             concepts: ConceptOptions::default(),
             concept_min_f1: 0.5,
+            store_tests: StoreTests::default(),
+            family_specificity: Some(FamilySpecificityOptions::default()),
+            patterns: Some(PatternOptions::default()),
+            inputs: Vec::new(),
         }
     }
 }
@@ -174,6 +220,19 @@ pub struct KindSummary {
     /// Unit-namespace pairs with a coherence test, and those with shortest-path p < alpha.
     pub coherence_tests: u32,
     pub coherent: u32,
+    pub family_specificity: Option<FamilySpecificitySummary>,
+    /// Units per pattern class (atlas spelling), at residue level.
+    pub patterns: Option<BTreeMap<String, u32>>,
+}
+
+/// Family F1 counts of one kind.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FamilySpecificitySummary {
+    /// (unit, family) pairs scored.
+    pub pairs: u32,
+    /// Units with a family at held-out F1 >= `concept_min_f1`, and the distinct families.
+    pub units_with_family: u32,
+    pub distinct_families: u32,
 }
 
 /// What [`super::analyze`] did.

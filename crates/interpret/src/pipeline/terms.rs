@@ -3,7 +3,7 @@
 
 use plmscope_bio::{GoDag, Namespace, PropagatedAnnotation};
 
-use super::{TermSummary, UnitKind};
+use super::{StoreTests, TermSummary, UnitKind};
 use crate::atlas::{AtlasWriter, EnrichmentRow};
 use crate::enrichment::{
     AnnotatedProteins, Background, CorrectionMethod, CorrectionScope, EnrichmentConfig,
@@ -118,13 +118,16 @@ impl TermSpace {
             .collect()
     }
 
-    /// Tests every foreground, writes every materialised test, and summarises at `alpha`.
+    /// Tests every foreground, writes the tests `store` keeps, and summarises at `alpha` (over
+    /// every test, stored or not).
+    #[allow(clippy::too_many_arguments)]
     pub fn run_and_write(
         &self,
         kind: UnitKind,
         foregrounds: &[Foreground],
         unit_offset: u32,
         alpha: f64,
+        store: StoreTests,
         writer: &AtlasWriter,
     ) -> AnalysisResult<(EnrichmentResult, TermSummary)> {
         let result = self
@@ -136,8 +139,15 @@ impl TermSpace {
                 kind.as_str()
             )))?;
         let population_size = result.population_size;
+        // Compared in log space: p and q underflow to 0 long before ln_p and ln_q do.
+        let (ln_nominal, ln_alpha) = (0.05f64.ln(), alpha.ln());
+        let keep = move |t: &&crate::enrichment::TermTest| match store {
+            StoreTests::Nominal => t.ln_p < ln_nominal,
+            StoreTests::Significant => t.ln_q < ln_alpha,
+            StoreTests::All => true,
+        };
         writer.insert_enrichment(result.units.iter().flat_map(|u| {
-            u.tests.iter().map(move |t| EnrichmentRow {
+            u.tests.iter().filter(keep).map(move |t| EnrichmentRow {
                 unit: unit_offset + u.unit,
                 annotation: self.annotation,
                 term: &self.ids[t.term as usize],
