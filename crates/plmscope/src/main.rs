@@ -5,7 +5,8 @@ mod analyze_cmd;
 mod dictionary_cmd;
 mod embed;
 mod model_cmd;
-mod splice_cmd;
+mod progress;
+mod run_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -40,6 +41,8 @@ enum Command {
     Eval(dictionary_cmd::EvalArgs),
     /// Encode an activation set into a sparse code set.
     Encode(dictionary_cmd::EncodeArgs),
+    /// Run a whole study from one file (embed → train → encode → analyze), resumably.
+    Run(run_cmd::RunArgs),
     /// Test which GO terms, Pfam families and residue concepts units stand for; write the atlas.
     Analyze(analyze_cmd::AnalyzeArgs),
 }
@@ -75,7 +78,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Embed(args) => embed::run(args),
         Command::Train(args) => dictionary_cmd::train(args),
         Command::Eval(args) => dictionary_cmd::eval(args),
-        Command::Encode(args) => dictionary_cmd::encode(args),
+        Command::Encode(args) => dictionary_cmd::encode_cmd(args),
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Run(args) => run_cmd::run(args),
     }
 }

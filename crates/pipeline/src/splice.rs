@@ -1,5 +1,5 @@
-//! `plmscope eval --model M --fasta F`: the spliced-in test of a residue-level SAE on
-//! `resid_post`. The layer's residue activations are replaced by the SAE's reconstruction (or
+//! The spliced-in test of a residue-level SAE on `resid_post` (`plmscope eval --model M
+//! --fasta F`). The layer's residue activations are replaced by the SAE's reconstruction (or
 //! by zeros) and the masked-LM cross-entropy is compared with the unpatched model's.
 
 use anyhow::{bail, Context, Result};
@@ -17,7 +17,7 @@ pub struct SpliceOptions<'a> {
     pub seed: u64,
 }
 
-/// Runs the test and returns its JSON report (also printed as a table).
+/// Runs the test and returns its JSON report.
 pub fn splice_report(dict: &Dictionary, opts: &SpliceOptions) -> Result<Value> {
     let source = &dict.meta.source;
     if source.site != "resid_post" || source.level != "residue" {
@@ -46,9 +46,11 @@ pub fn splice_report(dict: &Dictionary, opts: &SpliceOptions) -> Result<Value> {
         let seq = &record.sequence[..record.sequence.len().min(alphabet::MAX_RESIDUES)];
         match alphabet::tokenize(seq) {
             Ok(t) => proteins.push(t),
-            Err(bad) => eprintln!(
+            Err(bad) => tracing::warn!(
                 "skipping {} (line {}): invalid residue {:?}",
-                record.id, record.line, bad.character
+                record.id,
+                record.line,
+                bad.character
             ),
         }
         if proteins.len() == opts.max_proteins {
@@ -78,17 +80,6 @@ pub fn splice_report(dict: &Dictionary, opts: &SpliceOptions) -> Result<Value> {
     }
     let (clean, recon, zeroed) = (losses.clean, losses.patched[0], losses.patched[1]);
     let recovered = splice::loss_recovered(clean, recon, zeroed);
-    println!(
-        "spliced-in test at layer {layer} resid_post ({} proteins, {} masked residues, {:.0}% masked, seed {}):",
-        proteins.len(),
-        losses.masked_tokens,
-        opts.mask_fraction * 100.0,
-        opts.seed
-    );
-    println!("  CE original        {clean:.4} nats");
-    println!("  CE reconstruction  {recon:.4} nats");
-    println!("  CE zero ablation   {zeroed:.4} nats");
-    println!("  loss recovered     {recovered:.4}");
     Ok(json!({
         "model": info.id, "layer": layer, "proteins": proteins.len(),
         "masked_tokens": losses.masked_tokens, "mask_fraction": opts.mask_fraction, "seed": opts.seed,

@@ -1,0 +1,359 @@
+//! The analyze stage: activation or code sets + annotations → one atlas (SQLite).
+//!
+//! Everything that can be checked is read and checked before the analysis starts: the sets
+//! (and that features and neurons hold the same proteins in the same order), every annotation
+//! and residue-label file (format told from its content, errors naming file and line), the GO
+//! DAG. Each annotation source is optional: GO enrichment runs when an ontology and GO
+//! annotations are given, Pfam enrichment when a file carries Pfam, residue concepts when
+//! residue-level units meet residue labels. The statistics and the atlas belong to
+//! `plmscope-interpret`, which writes the atlas under a temporary name and renames it only when
+//! complete, so a failed run leaves no atlas.
+//!
+//! ```no_run
+//! use plmscope_pipeline::analyze::{analyze, AnalyzeRequest};
+//! use plmscope_pipeline::NoProgress;
+//! # fn main() -> anyhow::Result<()> {
+//! let mut request = AnalyzeRequest::new("atlas.sqlite".into());
+//! request.neurons = Some("acts/layer6.resid_post.residue".into());
+//! request.residue_labels = vec!["tmbed=tmbed/alpha.fasta".parse()?];
+//! let outcome = analyze(&request, &NoProgress)?;
+//! print!("{outcome}");
+//! # Ok(()) }
+//! ```
+
+mod annotations;
+mod concepts;
+mod parse;
+mod summary;
+mod units;
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use plmscope_bio::{GoDag, Namespace};
+use plmscope_interpret::atlas::export_tsv;
+use plmscope_interpret::enrichment::{CorrectionMethod, TermSizeFilter};
+use plmscope_interpret::pipeline::{ForegroundRule, GoInput, StoreTests};
+use plmscope_interpret::provenance::{describe_file, InputFile};
+use plmscope_interpret::{AnalysisInputs, AnalysisOptions};
+use plmscope_store::MANIFEST_FILE;
+
+use crate::Progress;
+use annotations::Annotations;
+use units::{load_codes, load_dense, open_set, Proteins};
+
+pub use annotations::{detect_format, AnnotationFormat};
+pub use parse::{
+    parse_correction, parse_namespaces, parse_rule, parse_store_tests, LabelKind, LabelSource,
+    LigandClass,
+};
+pub use summary::{AnalyzeOutcome, ConceptCounts, GoIdsDropped, TsvExport};
+
+/// Everything one analysis reads and every choice it makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzeRequest {
+    /// Code set (from encode): its dictionary latents are the features.
+    pub codes: Option<PathBuf>,
+    /// Activation set whose dimensions are analysed as the features (instead of `codes`).
+    pub activations: Option<PathBuf>,
+    /// Activation set whose dimensions are the neuron baseline.
+    pub neurons: Option<PathBuf>,
+    /// Activation set listing the proteins of `codes` (default: `neurons`).
+    pub proteins_from: Option<PathBuf>,
+    /// Annotation files (UniProt TSV or flat file, GAF, GO list CSV; format told from content).
+    pub annotations: Vec<PathBuf>,
+    /// The Gene Ontology (OBO); needed exactly when some annotation carries GO.
+    pub go: Option<PathBuf>,
+    /// Extra GO annotation files read as GAF.
+    pub gaf: Vec<PathBuf>,
+    /// Residue label files for concept scores (residue-level units only).
+    pub residue_labels: Vec<LabelSource>,
+    /// GO namespaces tested.
+    pub namespaces: Vec<Namespace>,
+    /// GO terms tested, by annotated background proteins.
+    pub go_term_size: TermSizeFilter,
+    pub correction: CorrectionMethod,
+    /// Significance level on the corrected q.
+    pub alpha: f64,
+    /// `None`: TopK membership for codes, the top 1% of proteins for dense features.
+    pub feature_rule: Option<ForegroundRule>,
+    pub neuron_rule: ForegroundRule,
+    /// The atlas to write.
+    pub out: PathBuf,
+    /// Which enrichment tests become atlas rows (all of them count in the correction).
+    pub store_tests: StoreTests,
+    /// Also export every atlas table as `<dir>/<table>.tsv`.
+    pub tsv: Option<PathBuf>,
+}
+
+impl AnalyzeRequest {
+    /// A request with the command line's defaults and no inputs: all GO namespaces, terms of
+    /// 5..=1000 proteins, Benjamini-Hochberg at 0.05, neurons matched to the features.
+    pub fn new(out: PathBuf) -> Self {
+        let defaults = AnalysisOptions::default();
+        AnalyzeRequest {
+            codes: None,
+            activations: None,
+            neurons: None,
+            proteins_from: None,
+            annotations: Vec::new(),
+            go: None,
+            gaf: Vec::new(),
+            residue_labels: Vec::new(),
+            namespaces: defaults.namespaces,
+            go_term_size: defaults.go_term_size,
+            correction: defaults.method,
+            alpha: defaults.alpha,
+            feature_rule: None,
+            neuron_rule: defaults.neuron_rule,
+            out,
+            store_tests: defaults.store_tests,
+            tsv: None,
+        }
+    }
+
+    /// Refuses requests that cannot run, before any file is read.
+    fn check(&self) -> Result<()> {
+        if self.codes.is_none() && self.activations.is_none() && self.neurons.is_none() {
+            bail!("nothing to analyse: give --codes or --activations (features) and/or --neurons");
+        }
+        if self.codes.is_some() && self.activations.is_some() {
+            bail!("give the features once: --codes or --activations, not both");
+        }
+        if self.proteins_from.is_some() && self.codes.is_none() {
+            bail!("--proteins-from lists the proteins of --codes; give --codes too");
+        }
+        if self.annotations.is_empty() && self.gaf.is_empty() && self.residue_labels.is_empty() {
+            bail!(
+                "nothing to test the units against: give --annotations (GO, Pfam, UniProt \
+                 features), --gaf or --residue-labels"
+            );
+        }
+        Ok(())
+    }
+
+    /// Every file the request names, with its role, for the atlas's provenance; an activation
+    /// or code set is named by its manifest, which holds every shard's sha256.
+    pub fn input_files(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut files = Vec::new();
+        let sets = [
+            ("codes", &self.codes),
+            ("activations", &self.activations),
+            ("neurons", &self.neurons),
+            ("proteins_from", &self.proteins_from),
+        ];
+        for (role, dir) in sets {
+            if let Some(dir) = dir {
+                files.push((role, dir.join(MANIFEST_FILE)));
+            }
+        }
+        files.extend(self.annotations.iter().map(|p| ("annotations", p.clone())));
+        files.extend(self.go.iter().map(|p| ("go", p.clone())));
+        files.extend(self.gaf.iter().map(|p| ("gaf", p.clone())));
+        for source in &self.residue_labels {
+            let role = match source.kind {
+                LabelKind::Tmbed => "residue_labels:tmbed",
+                LabelKind::Binding(_) => "residue_labels:binding",
+                LabelKind::UniProt => "residue_labels:uniprot",
+            };
+            files.push((role, source.path.clone()));
+        }
+        files
+    }
+}
+
+/// Size, sha256 and version of every input file, each with its role.
+fn describe_inputs(req: &AnalyzeRequest) -> Result<Vec<InputFile>> {
+    req.input_files()
+        .into_iter()
+        .map(|(role, path)| {
+            let mut file = describe_file(&path)
+                .with_context(|| format!("recording the provenance of {}", path.display()))?;
+            file.role = Some(role.to_string());
+            Ok(file)
+        })
+        .collect()
+}
+
+/// Runs the analysis of `req` and writes its atlas (and TSV export); see the module docs.
+pub fn analyze(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> {
+    req.check()?;
+    progress.start("analyze", None, "");
+    let outcome = run(req, progress);
+    progress.finish();
+    outcome
+}
+
+fn run(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> {
+    progress.message("opening activation sets");
+    let neuron_set = req.neurons.as_deref().map(open_set).transpose()?;
+    let feature_set = req.activations.as_deref().map(open_set).transpose()?;
+    let proteins_set = req.proteins_from.as_deref().map(open_set).transpose()?;
+    let reference = proteins_set
+        .as_ref()
+        .or(feature_set.as_ref())
+        .or(neuron_set.as_ref())
+        .ok_or_else(|| {
+            anyhow!(
+                "--codes needs the list of its proteins: pass --neurons DIR or --proteins-from \
+                 DIR (the activation set the codes were encoded from)"
+            )
+        })?;
+    let proteins = Proteins::of(reference)?;
+    for set in feature_set.iter().chain(&neuron_set) {
+        proteins.check_same(set, reference)?;
+    }
+
+    let mut annotations = Annotations::default();
+    for path in &req.annotations {
+        progress.message(&format!("reading {}", path.display()));
+        annotations.read(path, detect_format(path)?)?;
+    }
+    for path in &req.gaf {
+        progress.message(&format!("reading {}", path.display()));
+        annotations.read(path, AnnotationFormat::Gaf)?;
+    }
+    let dag = read_go(req, &annotations, progress)?;
+    let go = dag.as_ref().map(|dag| {
+        dag.propagate(
+            annotations
+                .table
+                .go_sets()
+                .filter(|(accession, _)| annotations.go_records.contains(*accession)),
+        )
+    });
+    let families: Vec<(String, Vec<String>)> = annotations
+        .table
+        .iter()
+        .filter(|p| annotations.pfam_records.contains(&p.accession))
+        .map(|p| (p.accession.clone(), p.pfam.iter().cloned().collect()))
+        .collect();
+
+    // The activations last: they may be gigabytes, and every cheaper check has passed.
+    let features = match (&req.codes, &feature_set) {
+        (Some(dir), _) => {
+            progress.message(&format!("reading codes {}", dir.display()));
+            Some(load_codes(dir, &proteins, reference)?)
+        }
+        (None, Some(set)) => {
+            progress.message(&format!("reading {}", set.dir().display()));
+            Some(load_dense(set)?)
+        }
+        (None, None) => None,
+    };
+    let neurons = neuron_set
+        .as_ref()
+        .map(|set| {
+            progress.message(&format!("reading {}", set.dir().display()));
+            load_dense(set)
+        })
+        .transpose()?;
+
+    let residue_level = features
+        .iter()
+        .chain(&neurons)
+        .any(|u| u.residue_rows.is_some());
+    let mut warnings = Vec::new();
+    let concepts = concepts::concept_input(
+        &proteins,
+        &annotations.table,
+        &req.residue_labels,
+        residue_level,
+        &mut warnings,
+    )?;
+
+    progress.message("hashing the input files");
+    let input_files = describe_inputs(req)?;
+    let default_feature_rule = match (&features, req.codes.is_some()) {
+        (Some(_), false) => ForegroundRule::TopProteins(proteins.len().div_ceil(100).max(1) as u32),
+        _ => ForegroundRule::TopKMember,
+    };
+    let options = AnalysisOptions {
+        feature_rule: req.feature_rule.unwrap_or(default_feature_rule),
+        neuron_rule: req.neuron_rule,
+        namespaces: req.namespaces.clone(),
+        go_term_size: req.go_term_size,
+        method: req.correction,
+        alpha: req.alpha,
+        store_tests: req.store_tests,
+        inputs: input_files,
+        ..AnalysisOptions::default()
+    };
+    let inputs = AnalysisInputs {
+        accessions: &proteins.accessions,
+        protein_lengths: Some(&proteins.lengths),
+        features: features.as_ref().map(|u| u.activations()),
+        neurons: neurons.as_ref().map(|u| u.activations()),
+        go: dag
+            .as_ref()
+            .zip(go.as_ref())
+            .map(|(dag, (propagated, report))| GoInput {
+                dag,
+                propagated,
+                report,
+            }),
+        families: (!annotations.pfam_records.is_empty()).then_some(&families[..]),
+        concepts: concepts.as_ref(),
+    };
+    if let Some(parent) = req.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating the folder of {}", req.out.display()))?;
+    }
+    progress.message("analysing units");
+    let summary = plmscope_interpret::analyze(inputs, options.clone(), &req.out)
+        .with_context(|| format!("analysis for {}", req.out.display()))?;
+    let tsv = match &req.tsv {
+        Some(dir) => {
+            progress.message(&format!("exporting tables to {}", dir.display()));
+            let files = export_tsv(&req.out, dir)?;
+            Some(TsvExport {
+                dir: dir.clone(),
+                files,
+            })
+        }
+        None => None,
+    };
+    Ok(AnalyzeOutcome {
+        summary,
+        options,
+        feature_source: features.map(|u| u.source),
+        neuron_source: neurons.map(|u| u.source),
+        go_ids_dropped: go.as_ref().map(|(_, report)| GoIdsDropped::of(report)),
+        concepts: concepts.as_ref().map(ConceptCounts::of),
+        tsv,
+        warnings,
+    })
+}
+
+/// The Gene Ontology when GO is to be tested: an ontology and GO annotations go together, and
+/// either without the other is refused (GO annotations would silently go untested; an
+/// ontology without annotations tests nothing).
+fn read_go(
+    req: &AnalyzeRequest,
+    annotations: &Annotations,
+    progress: &dyn Progress,
+) -> Result<Option<GoDag>> {
+    match (&req.go, annotations.go_records.is_empty()) {
+        (None, true) => Ok(None),
+        (None, false) => bail!(
+            "{} carr{} GO annotations but no Gene Ontology was given: pass --go go-basic.obo \
+             to test them, or leave out the GO annotation files",
+            annotations.go_files.join(", "),
+            if annotations.go_files.len() == 1 {
+                "ies"
+            } else {
+                "y"
+            }
+        ),
+        (Some(go), true) => bail!(
+            "--go {} given, but none of the annotation files carries GO annotations (a GO list \
+             CSV, a GAF, or a UniProt TSV/.dat with a Gene Ontology column is needed)",
+            go.display()
+        ),
+        (Some(go), false) => {
+            progress.message(&format!("reading {}", go.display()));
+            let dag = GoDag::open(go).context("reading the Gene Ontology (--go)")?;
+            Ok(Some(dag))
+        }
+    }
+}
