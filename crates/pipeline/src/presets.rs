@@ -315,3 +315,48 @@ fn adjust_interprot(c: &mut TrainConfig, _level: Level) {
         c.input_norm = TrainNorm::LayerNorm { eps: 1e-5 };
     }
 }
+
+/// The README's preset table, made from [`PRESETS`] (a test checks the README holds exactly
+/// this, so the documentation and the code cannot disagree).
+pub fn presets_markdown() -> String {
+    let mut t = String::from(
+        "| preset | paper | model | layers | level | dictionary | input norm | decoder norm | lr | dead rule | GO / statistics |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for p in PRESETS {
+        let layers = p
+            .layers
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let dict = match p.k {
+            Some(k) => format!("{} k={k}, {} latents", p.arch, p.latents),
+            None => format!("{}, {} latents", p.arch, p.latents),
+        };
+        let dict = match p.transcoder_target {
+            Some(t) => format!("{dict}; transcoder → layer L+1 {t}"),
+            None => dict,
+        };
+        let dead = p
+            .dead_after_steps
+            .map_or("rows window".to_string(), |n| format!("{n} idle steps"));
+        let mut stats = format!("{} {} {}", p.namespaces.join("+"), p.correction, p.alpha);
+        if !p.concept_thresholds.is_empty() {
+            stats.push_str(&format!("; concept thresholds {:?}", p.concept_thresholds));
+        }
+        if p.interprot_analyses {
+            stats.push_str("; family F1 + pattern classes");
+        }
+        t.push_str(&format!(
+            "| `{}` | {} | `{}` | {layers} | {} | {dict} | {} | {} | {} | {dead} | {stats} |\n",
+            p.name, p.paper, p.model, p.level, p.normalize, p.decoder_norm, p.lr
+        ));
+    }
+    t.push_str("\nSources of each setting:\n\n");
+    for p in PRESETS {
+        for (setting, source) in p.sources {
+            t.push_str(&format!("- `{}` {setting}: {source}\n", p.name));
+        }
+    }
+    t
+}

@@ -431,6 +431,9 @@ fn train_request(
     Ok(req)
 }
 
+/// id, header, sequence, line of one input record.
+type ProteinRecord = (String, String, String, usize);
+
 /// Writes the study's proteins (the first `max` records of each file, in order) as one FASTA.
 fn write_proteins(sources: &[ProteinSource], output: &Path) -> Result<String> {
     if let Some(parent) = output.parent() {
@@ -442,17 +445,16 @@ fn write_proteins(sources: &[ProteinSource], output: &Path) -> Result<String> {
     let mut total = 0usize;
     let mut duplicates = 0usize;
     for source in sources {
-        let records: Box<dyn Iterator<Item = Result<(String, String, String, usize)>>> =
-            match source.format {
-                ProteinFormat::Fasta => Box::new(FastaReader::open(&source.fasta)?.map(|r| {
-                    r.map(|r| (r.id, r.header, r.sequence, r.line))
-                        .map_err(anyhow::Error::from)
-                })),
-                ProteinFormat::Tmbed => Box::new(TmbedReader::open(&source.fasta)?.map(|r| {
-                    r.map(|r| (r.id, r.header, r.sequence, r.line))
-                        .map_err(anyhow::Error::from)
-                })),
-            };
+        let records: Box<dyn Iterator<Item = Result<ProteinRecord>>> = match source.format {
+            ProteinFormat::Fasta => Box::new(FastaReader::open(&source.fasta)?.map(|r| {
+                r.map(|r| (r.id, r.header, r.sequence, r.line))
+                    .map_err(anyhow::Error::from)
+            })),
+            ProteinFormat::Tmbed => Box::new(TmbedReader::open(&source.fasta)?.map(|r| {
+                r.map(|r| (r.id, r.header, r.sequence, r.line))
+                    .map_err(anyhow::Error::from)
+            })),
+        };
         let mut n = 0usize;
         for record in records {
             if source.max.is_some_and(|max| n >= max) {

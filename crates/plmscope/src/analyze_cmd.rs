@@ -6,8 +6,10 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use plmscope_interpret::enrichment::{CorrectionMethod, TermSizeFilter};
 use plmscope_pipeline::analyze::{
-    analyze, parse_namespaces, parse_rule, parse_store_tests, AnalyzeRequest, LabelSource,
+    analyze, parse_correction, parse_namespaces, parse_rule, parse_store_tests, AnalyzeRequest,
+    LabelSource,
 };
+use plmscope_pipeline::presets::Preset;
 
 use crate::progress::BarProgress;
 
@@ -29,6 +31,11 @@ pub enum Correction {
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("features").args(["codes", "activations"]))]
 pub struct AnalyzeArgs {
+    /// A published setup's statistics (GO namespaces, correction, alpha): gujral2025-protein,
+    /// gujral2025-residue, gujral2025-transcoder, interplm-esm2-8m, interprot-esm2-650m. It
+    /// replaces --namespace, --correction and --alpha.
+    #[arg(long)]
+    preset: Option<String>,
     /// Code set (from `plmscope encode`): its dictionary latents are the features.
     #[arg(long)]
     codes: Option<PathBuf>,
@@ -95,7 +102,8 @@ pub struct AnalyzeArgs {
 impl AnalyzeArgs {
     /// The typed request; a typo in a rule or namespace fails here, before any file is read.
     fn request(self) -> Result<AnalyzeRequest> {
-        Ok(AnalyzeRequest {
+        let preset = self.preset.as_deref().map(Preset::by_name).transpose()?;
+        let mut req = AnalyzeRequest {
             codes: self.codes,
             activations: self.activations,
             neurons: self.neurons,
@@ -127,7 +135,13 @@ impl AnalyzeArgs {
             out: self.out,
             store_tests: parse_store_tests(&self.store_tests)?,
             tsv: self.tsv,
-        })
+        };
+        if let Some(p) = preset {
+            req.namespaces = parse_namespaces(p.namespaces)?;
+            req.correction = parse_correction(p.correction)?;
+            req.alpha = p.alpha;
+        }
+        Ok(req)
     }
 }
 

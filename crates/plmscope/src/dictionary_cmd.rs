@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use plmscope_pipeline::evaluate::{encode, evaluate, EncodeRequest, EvalRequest, SpliceRequest};
+use plmscope_pipeline::presets::Preset;
 use plmscope_pipeline::train::{
     train as train_stage, DictionarySize, Normalize as NormalizeMode, TrainRequest,
 };
@@ -35,6 +36,11 @@ read of the data.";
 #[derive(Args, Debug)]
 #[command(after_help = TRAIN_DEFAULTS_NOTE)]
 pub struct TrainArgs {
+    /// A published setup (architecture, k, latents, lr, normalisation, decoder norm, dead rule,
+    /// initialisation): gujral2025-protein, gujral2025-residue, gujral2025-transcoder,
+    /// interplm-esm2-8m, interprot-esm2-650m. --k, --latents/--expansion and --lr override it.
+    #[arg(long)]
+    pub preset: Option<String>,
     /// Activation set (a directory written by `plmscope embed`).
     #[arg(long)]
     pub activations: PathBuf,
@@ -194,6 +200,18 @@ pub fn train(args: TrainArgs) -> Result<()> {
     req.l0_coefficient = args.l0_coefficient;
     req.shuffle_buffer = args.shuffle_buffer;
     req.dead_window = args.dead_window;
+    let preset = args.preset.as_deref().map(Preset::by_name).transpose()?;
+    if let Some(p) = preset {
+        let (ks, sizes, lr) = (req.ks.clone(), req.sizes.clone(), req.lr);
+        p.fill_train_request(&mut req);
+        if !ks.is_empty() {
+            req.ks = ks;
+        }
+        if !sizes.is_empty() {
+            req.sizes = sizes;
+        }
+        req.lr = lr.or(req.lr);
+    }
     let outcome = train_stage(&req, &BarProgress::new())?;
     if outcome.already_complete {
         println!("{}: training already complete", req.out.display());
