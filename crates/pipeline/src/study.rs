@@ -184,6 +184,9 @@ pub struct DictionarySpec {
     pub dead_window: Option<u64>,
     /// A training preset for this dictionary alone (default: the study's).
     pub preset: Option<String>,
+    /// Train a transcoder from this set at layer L to `target_site` at layer L + 1 (e.g.
+    /// `block_delta`, the seed paper's inter-layer transcoder). Both must be embedded.
+    pub target_site: Option<String>,
 }
 
 fn default_site() -> String {

@@ -40,6 +40,8 @@ pub(crate) enum StageWork {
     },
     Train {
         activations: PathBuf,
+        /// A transcoder's target set.
+        target: Option<PathBuf>,
         spec: DictionarySpec,
         preset: Option<Preset>,
     },
@@ -181,6 +183,26 @@ pub(crate) fn build_stages(study: &Study) -> Result<Vec<PlannedStage>> {
                     .join("dictionaries")
                     .join(&spec.name)
                     .join(&set);
+                // A transcoder maps this set to `target_site` at layer L + 1 (the seed's
+                // inter-layer transcoder: pooled resid_post L -> block_delta L + 1).
+                let target_site = spec
+                    .target_site
+                    .clone()
+                    .or_else(|| preset.and_then(|p| p.transcoder_target).map(String::from));
+                let target = match &target_site {
+                    Some(t) => {
+                        let t_site = parse_site(t)?;
+                        let t_layer = layer + 1;
+                        if !study.embed.layers.contains(&t_layer) || !sites.contains(&t_site) {
+                            bail!(
+                                "dictionary {}: its transcoder target is layer {t_layer} {t}, which [embed] does not capture (add the layer and the site)",
+                                spec.name
+                            );
+                        }
+                        Some(activations.join(set_dir_name(t_layer, t_site, level)))
+                    }
+                    None => None,
+                };
                 let mut settings = settings_of(spec);
                 settings.as_object_mut().map(|o| o.remove("layers"));
                 settings["preset"] = json!(preset.map(|p| p.name));
@@ -192,6 +214,7 @@ pub(crate) fn build_stages(study: &Study) -> Result<Vec<PlannedStage>> {
                     settings,
                     StageWork::Train {
                         activations: set_dir.clone(),
+                        target,
                         spec: spec.clone(),
                         preset,
                     },
@@ -340,10 +363,12 @@ impl StageWork {
             }
             StageWork::Train {
                 activations,
+                target,
                 spec,
                 preset,
             } => {
-                let req = train_request(activations, spec, *preset, output, resume)?;
+                let mut req = train_request(activations, spec, *preset, output, resume)?;
+                req.target = target.clone();
                 let outcome = train(&req, progress)?;
                 Ok(outcome.to_string())
             }

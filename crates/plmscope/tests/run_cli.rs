@@ -238,3 +238,29 @@ fn bad_study_files_are_refused_with_the_file_and_the_problem() {
     let err = common::fails(&o);
     assert!(err.contains("bad.toml") && err.contains("maxx"), "{err}");
 }
+
+#[test]
+fn every_example_study_reads_and_plans() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let out = tmp.path().join(path.file_stem().unwrap());
+        let plan = ok(&plmscope(&["run", s(&path), "--plan", "--out", s(&out)]));
+        assert!(
+            plan.contains("stages to run") && plan.contains("analyze/"),
+            "{}: {plan}",
+            path.display()
+        );
+        assert!(!out.exists(), "--plan must write nothing");
+        n += 1;
+    }
+    assert!(
+        n >= 6,
+        "examples for the quick start and each preset; found {n}"
+    );
+}
