@@ -4,20 +4,23 @@
 use plmscope_pipeline::presets::{presets_markdown, Preset};
 use plmscope_pipeline::train::TrainRequest;
 
+/// (preset, model, layers, latents, k, normalize, decoder norm, lr, dead steps)
+type Cited = (
+    &'static str,
+    &'static str,
+    &'static [usize],
+    usize,
+    Option<usize>,
+    &'static str,
+    bool,
+    f32,
+    Option<u64>,
+);
+
 #[test]
 fn preset_numbers_match_the_cited_sources() {
     // (preset, model, layers, latents, k, normalize, decoder norm, lr, dead steps)
-    let cited: &[(
-        &str,
-        &str,
-        &[usize],
-        usize,
-        Option<usize>,
-        &str,
-        bool,
-        f32,
-        Option<u64>,
-    )] = &[
+    let cited: &[Cited] = &[
         // Rep_SAEs_PLMs: ESM2-35M layers 6-10, d_sae 20000, k 64 / 16, per-sample LayerNorm,
         // no decoder norm, Adam 1e-4, dead after 200 (protein) / 50 (AA) idle steps.
         (
