@@ -6,25 +6,21 @@
 
 pub mod analyze;
 pub mod embed;
-pub mod progress;
-
-pub use progress::{NoProgress, Progress};
 pub mod evaluate;
-pub mod splice;
-pub mod train;
-
-/// Writes `bytes` to `path` through a temporary name, so readers never see half a file.
-pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-}
 pub mod fingerprint;
 pub mod presets;
+pub mod progress;
 pub mod runner;
+pub mod splice;
 pub mod study;
 mod study_analyze;
 mod study_stages;
+pub mod train;
+
+pub use progress::{NoProgress, Progress};
+
+/// Writes `bytes` to `path` through a temporary name (fsynced, renamed, folder fsynced), so
+/// readers never see half a file.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    Ok(plmscope_fsutil::write_atomic(path, bytes)?)
+}
