@@ -232,7 +232,7 @@ pub fn embed(req: &EmbedRequest, progress: &dyn Progress) -> Result<EmbedOutcome
                         weights_sha256: info.weights_sha256.clone(),
                     },
                     layer,
-                    site: site.name().parse().expect("model sites are store sites"),
+                    site: site.name().to_string(),
                     level,
                     d_model: d,
                     dtype: req.dtype,

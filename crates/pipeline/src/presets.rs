@@ -48,8 +48,6 @@ pub struct Preset {
     pub sources: &'static [(&'static str, &'static str)],
 }
 
-const REP: &str = "onkarsg10/Rep_SAEs_PLMs";
-
 const GUJRAL_SOURCES: &[(&str, &str)] = &[
     (
         "model, layers",
@@ -276,11 +274,6 @@ impl Preset {
             "interplm-esm2-8m" => adjust_interplm,
             _ => adjust_interprot,
         });
-    }
-
-    /// The rep (seed) repository, for messages.
-    pub fn seed_repository() -> &'static str {
-        REP
     }
 }
 

@@ -1,25 +1,23 @@
-//! A study's `[analyze]` section → one [`crate::analyze::analyze`] call per encoded set, with
+//! A study's `[analyze]` section → one [`crate::analyze::AnalyzeRequest`] per encoded set, with
 //! the set's own dimensions as the neuron baseline.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::analyze::{
-    analyze, parse_correction, parse_namespaces, parse_rule, AnalyzeRequest, LabelSource,
-};
+use crate::analyze::{parse_correction, parse_namespaces, parse_rule, AnalyzeRequest, LabelSource};
 use crate::presets::Preset;
 use crate::study::AnalyzeSection;
-use crate::Progress;
 
-pub(crate) fn run_analyze(
+/// The analyze stage's request, built when the study is planned so that a typo in a rule,
+/// namespace or label kind fails before any stage runs.
+pub(crate) fn analyze_request(
     codes: &Path,
     activations: &Path,
     section: &AnalyzeSection,
     preset: Option<Preset>,
     out: &Path,
-    progress: &dyn Progress,
-) -> Result<String> {
+) -> Result<AnalyzeRequest> {
     let mut req = AnalyzeRequest::new(out.to_path_buf());
     req.codes = Some(codes.to_path_buf());
     req.proteins_from = Some(activations.to_path_buf());
@@ -67,6 +65,5 @@ pub(crate) fn run_analyze(
         dir.push(".tsv");
         req.tsv = Some(dir.into());
     }
-    let outcome = analyze(&req, progress)?;
-    Ok(outcome.to_string())
+    Ok(req)
 }

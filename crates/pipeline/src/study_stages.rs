@@ -10,15 +10,15 @@ use plmscope_model::{init, EsmConfig};
 use plmscope_sae::Architecture;
 use serde_json::{json, Value};
 
+use crate::analyze::{analyze, AnalyzeRequest};
 use crate::embed::{
     embed, parse_level, parse_site, set_dir_name, EmbedRequest, LongPolicy, OnInvalid,
 };
 use crate::evaluate::{encode, EncodeRequest};
 use crate::presets::Preset;
 use crate::runner::{check_unique_outputs, settings_of, Action, InputFile, PlannedStage};
-use crate::study::{
-    AnalyzeSection, DictionarySpec, EmbedSection, ProteinFormat, ProteinSource, Study,
-};
+use crate::study::{DictionarySpec, EmbedSection, ProteinFormat, ProteinSource, Study};
+use crate::study_analyze::analyze_request;
 use crate::train::{train, DictionarySize, Normalize, TrainRequest};
 use crate::Progress;
 
@@ -32,28 +32,21 @@ pub(crate) enum StageWork {
         arch: String,
         seed: u64,
     },
+    /// Requests are built (and their settings checked) when the study is planned, so a typo
+    /// fails before any stage runs.
     Embed {
-        model: String,
+        request: Box<EmbedRequest>,
         local_model: Option<PathBuf>,
-        fasta: PathBuf,
-        section: EmbedSection,
     },
     Train {
-        activations: PathBuf,
-        /// A transcoder's target set.
-        target: Option<PathBuf>,
-        spec: DictionarySpec,
-        preset: Option<Preset>,
+        request: Box<TrainRequest>,
     },
     Encode {
         sae: PathBuf,
         activations: PathBuf,
     },
     Analyze {
-        codes: PathBuf,
-        activations: PathBuf,
-        section: AnalyzeSection,
-        preset: Option<Preset>,
+        request: Box<AnalyzeRequest>,
     },
 }
 
@@ -149,10 +142,13 @@ pub(crate) fn build_stages(study: &Study) -> Result<Vec<PlannedStage>> {
             embed_upstream,
             settings,
             StageWork::Embed {
-                model: model_spec,
+                request: Box::new(embed_request(
+                    model_spec,
+                    &proteins_fasta,
+                    &study.embed,
+                    &activations,
+                )?),
                 local_model,
-                fasta: proteins_fasta.clone(),
-                section: study.embed.clone(),
             },
         ));
         let embed_index = stages.len() - 1;
@@ -169,8 +165,6 @@ pub(crate) fn build_stages(study: &Study) -> Result<Vec<PlannedStage>> {
                     spec.name
                 );
             }
-            Architecture::from_name(&spec.arch)
-                .map_err(|e| anyhow::anyhow!("dictionary {}: {e}", spec.name))?;
             let layers = spec
                 .layers
                 .clone()
@@ -213,10 +207,10 @@ pub(crate) fn build_stages(study: &Study) -> Result<Vec<PlannedStage>> {
                     vec![embed_index],
                     settings,
                     StageWork::Train {
-                        activations: set_dir.clone(),
-                        target,
-                        spec: spec.clone(),
-                        preset,
+                        request: Box::new(TrainRequest {
+                            target,
+                            ..train_request(&set_dir, spec, preset, &sae)?
+                        }),
                     },
                 ));
                 let codes = out
@@ -245,14 +239,13 @@ pub(crate) fn build_stages(study: &Study) -> Result<Vec<PlannedStage>> {
                     stages.push(stage(
                         format!("analyze/{}/{}/{set}", model.name, spec.name),
                         "analyze",
-                        atlas,
+                        atlas.clone(),
                         vec![stages.len() - 1, embed_index],
                         settings,
                         StageWork::Analyze {
-                            codes,
-                            activations: set_dir,
-                            section: section.clone(),
-                            preset,
+                            request: Box::new(analyze_request(
+                                &codes, &set_dir, section, preset, &atlas,
+                            )?),
                         },
                     ));
                 }
@@ -283,15 +276,11 @@ impl StageWork {
                 format!("model {}", path.display()),
                 InputFile::Checkpoint(path.clone()),
             )],
-            StageWork::Analyze { section, .. } => {
-                let mut files: Vec<PathBuf> = section.go.iter().cloned().collect();
-                files.extend(section.annotations.iter().cloned());
-                files.extend(section.gaf.iter().cloned());
-                for label in &section.residue_labels {
-                    if let Some((_, file)) = label.split_once('=') {
-                        files.push(PathBuf::from(file));
-                    }
-                }
+            StageWork::Analyze { request } => {
+                let mut files: Vec<PathBuf> = request.go.iter().cloned().collect();
+                files.extend(request.annotations.iter().cloned());
+                files.extend(request.gaf.iter().cloned());
+                files.extend(request.residue_labels.iter().map(|l| l.path.clone()));
                 files
                     .into_iter()
                     .map(|f| (f.display().to_string(), InputFile::Content(f)))
@@ -320,57 +309,15 @@ impl StageWork {
                     output.display()
                 ))
             }
-            StageWork::Embed {
-                model,
-                fasta,
-                section,
-                ..
-            } => {
-                let req = EmbedRequest {
-                    model: model.clone(),
-                    fasta: fasta.clone(),
-                    layers: section.layers.clone(),
-                    sites: section
-                        .sites
-                        .iter()
-                        .map(|s| parse_site(s))
-                        .collect::<Result<_>>()?,
-                    levels: section
-                        .levels
-                        .iter()
-                        .map(|l| parse_level(l))
-                        .collect::<Result<_>>()?,
-                    out: output.to_path_buf(),
-                    dtype: section
-                        .dtype
-                        .parse()
-                        .map_err(|e| anyhow::anyhow!("[embed] dtype {}: {e}", section.dtype))?,
-                    token_budget: section.token_budget,
-                    proteins_per_shard: section.proteins_per_shard,
-                    on_invalid: match section.on_invalid.as_str() {
-                        "error" => OnInvalid::Error,
-                        "skip" => OnInvalid::Skip,
-                        other => bail!("[embed] on_invalid {other}: use error or skip"),
-                    },
-                    long: match section.long.as_str() {
-                        "truncate" => LongPolicy::Truncate,
-                        "skip" => LongPolicy::Skip,
-                        "error" => LongPolicy::Error,
-                        other => bail!("[embed] long {other}: use truncate, skip or error"),
-                    },
+            StageWork::Embed { request, .. } => Ok(embed(request, progress)?.to_string()),
+            StageWork::Train { request } => {
+                // A resumed stage continues its checkpoint; a fresh one starts in an empty
+                // folder.
+                let request = TrainRequest {
+                    resume,
+                    ..(**request).clone()
                 };
-                Ok(embed(&req, progress)?.to_string())
-            }
-            StageWork::Train {
-                activations,
-                target,
-                spec,
-                preset,
-            } => {
-                let mut req = train_request(activations, spec, *preset, output, resume)?;
-                req.target = target.clone();
-                let outcome = train(&req, progress)?;
-                Ok(outcome.to_string())
+                Ok(train(&request, progress)?.to_string())
             }
             StageWork::Encode { sae, activations } => {
                 let s = encode(
@@ -388,21 +335,51 @@ impl StageWork {
                     s.nnz as f64 / s.rows.max(1) as f64
                 ))
             }
-            StageWork::Analyze {
-                codes,
-                activations,
-                section,
-                preset,
-            } => crate::study_analyze::run_analyze(
-                codes,
-                activations,
-                section,
-                *preset,
-                output,
-                progress,
-            ),
+            StageWork::Analyze { request } => Ok(analyze(request, progress)?.to_string()),
         }
     }
+}
+
+/// The embed stage's request from the study's `[embed]` section.
+fn embed_request(
+    model: String,
+    fasta: &Path,
+    section: &EmbedSection,
+    out: &Path,
+) -> Result<EmbedRequest> {
+    Ok(EmbedRequest {
+        model,
+        fasta: fasta.to_path_buf(),
+        layers: section.layers.clone(),
+        sites: section
+            .sites
+            .iter()
+            .map(|s| parse_site(s))
+            .collect::<Result<_>>()?,
+        levels: section
+            .levels
+            .iter()
+            .map(|l| parse_level(l))
+            .collect::<Result<_>>()?,
+        out: out.to_path_buf(),
+        dtype: section
+            .dtype
+            .parse()
+            .map_err(|e| anyhow::anyhow!("[embed] dtype {}: {e}", section.dtype))?,
+        token_budget: section.token_budget,
+        proteins_per_shard: section.proteins_per_shard,
+        on_invalid: match section.on_invalid.as_str() {
+            "error" => OnInvalid::Error,
+            "skip" => OnInvalid::Skip,
+            other => bail!("[embed] on_invalid {other}: use error or skip"),
+        },
+        long: match section.long.as_str() {
+            "truncate" => LongPolicy::Truncate,
+            "skip" => LongPolicy::Skip,
+            "error" => LongPolicy::Error,
+            other => bail!("[embed] long {other}: use truncate, skip or error"),
+        },
+    })
 }
 
 fn train_request(
@@ -410,7 +387,6 @@ fn train_request(
     spec: &DictionarySpec,
     preset: Option<Preset>,
     out: &Path,
-    resume: bool,
 ) -> Result<TrainRequest> {
     let mut req = TrainRequest::new(activations.to_path_buf(), out.to_path_buf(), spec.seed);
     if let Some(p) = preset {
@@ -451,8 +427,6 @@ fn train_request(
         req.l1_coefficient = l1;
     }
     req.dead_window = spec.dead_window.or(req.dead_window);
-    // A resumed stage continues its checkpoint; a fresh one starts in an empty folder.
-    req.resume = resume;
     Ok(req)
 }
 
