@@ -5,7 +5,7 @@
 //!     python3 scripts/saelens_roundtrip.py fixtures
 //! The SAELens test runs `python3 scripts/saelens_roundtrip.py encode ...` itself, which needs
 //! only numpy and safetensors (`pip install numpy safetensors`, as CI does). Without them it
-//! prints a notice and checks only the Rust side.
+//! prints a notice and checks only the Rust side, except under CI (env `CI` set), where it fails.
 
 mod common;
 
@@ -60,6 +60,11 @@ fn python_available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
+        // CI installs them (.ci/run); there a missing reference must fail, not pass quietly.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but python3 with numpy and safetensors is missing (pip install numpy safetensors)"
+        );
         eprintln!(
             "NOTICE: python3 with numpy and safetensors not found (pip install numpy safetensors); \
              skipping the independent Python encode, checking the Rust side only"
