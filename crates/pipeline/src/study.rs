@@ -30,6 +30,16 @@
 //! go = "go-basic.obo"
 //! annotations = ["go.csv"]
 //! residue_labels = ["tmbed=alpha.fasta"]
+//!
+//! [describe]                           # optional: LLM descriptions of every atlas
+//! provider = "anthropic"               # anthropic | openai | replay (key from the environment)
+//! model = "claude-haiku-4-5"
+//! sample = 200                         # units per kind; also: base_url, units, seed,
+//! max_cost = 5.0                       # protocol, concurrency, preset, replay_log, price_table
+//!
+//! [slurm]                              # optional: the jobs of `plmscope slurm` (see slurm.rs)
+//! partition = "cpu"                    # also account, time, cpus, mem, gpus, extra, shards,
+//! shards = 8                           # setup, plmscope; per job kind in [slurm.embed] etc.
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -53,6 +63,11 @@ pub struct Study {
     #[serde(default)]
     pub dictionaries: Vec<DictionarySpec>,
     pub analyze: Option<AnalyzeSection>,
+    /// LLM descriptions of every atlas, after each analyze stage (needs `[analyze]`).
+    pub describe: Option<crate::describe::DescribeSection>,
+    /// Resources of the Slurm jobs `plmscope slurm` writes ([`crate::slurm::SlurmSection`]);
+    /// `plmscope run` ignores it.
+    pub slurm: Option<crate::slurm::SlurmSection>,
 }
 
 /// One FASTA input.
@@ -272,6 +287,10 @@ impl Study {
                 }
             }
         }
+        if let Some(d) = &mut self.describe {
+            d.replay_log.iter_mut().for_each(fix);
+            d.price_table.iter_mut().for_each(fix);
+        }
         if let Some(a) = &mut self.analyze {
             if let Some(go) = &mut a.go {
                 fix(go);
@@ -289,6 +308,12 @@ impl Study {
     }
 
     fn check(&self) -> Result<()> {
+        if let Some(d) = &self.describe {
+            if self.analyze.is_none() {
+                bail!("[describe] describes the atlases that [analyze] writes: add an [analyze] section");
+            }
+            d.options().context("[describe]")?;
+        }
         if self.name.is_empty()
             || !self
                 .name

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use plmscope_bio::{FastaReader, TmbedReader};
+use plmscope_interpret::describe::{DescribeEvent, DescribeOptions};
 use plmscope_model::{init, EsmConfig};
 use plmscope_sae::Architecture;
 use serde_json::{json, Value};
 
 use crate::analyze::{analyze, AnalyzeRequest};
+use crate::describe::{describe_atlas, Protocol};
 use crate::embed::{
     embed, parse_level, parse_site, set_dir_name, EmbedRequest, LongPolicy, OnInvalid,
 };
@@ -47,6 +49,13 @@ pub(crate) enum StageWork {
     },
     Analyze {
         request: Box<AnalyzeRequest>,
+    },
+    /// LLM descriptions of one atlas; the stage's output is a small JSON summary beside it
+    /// (the atlas and the JSONL log, which is the call cache, are never removed by a redo).
+    Describe {
+        atlas: PathBuf,
+        options: Box<DescribeOptions>,
+        protocol: Protocol,
     },
 }
 
@@ -236,6 +245,16 @@ pub(crate) fn build_stages(study: &Study) -> Result<Vec<PlannedStage>> {
                         .join(format!("{}.{set}.sqlite", spec.name));
                     let mut settings = settings_of(section);
                     settings["preset"] = json!(preset.map(|p| p.name));
+                    let mut request = analyze_request(&codes, &set_dir, section, preset, &atlas)?;
+                    request.fasta = vec![proteins_fasta.clone()];
+                    if let Some(describe) = &study.describe {
+                        // Atlases made before analyze wrote the describe tables are redone.
+                        settings["describe_tables"] = json!(1);
+                        if describe.options()?.1 == Protocol::Delphi {
+                            request.residue_windows = true;
+                            settings["residue_windows"] = json!(true);
+                        }
+                    }
                     stages.push(stage(
                         format!("analyze/{}/{}/{set}", model.name, spec.name),
                         "analyze",
@@ -243,11 +262,25 @@ pub(crate) fn build_stages(study: &Study) -> Result<Vec<PlannedStage>> {
                         vec![stages.len() - 1, embed_index],
                         settings,
                         StageWork::Analyze {
-                            request: Box::new(analyze_request(
-                                &codes, &set_dir, section, preset, &atlas,
-                            )?),
+                            request: Box::new(request),
                         },
                     ));
+                    if let Some(describe) = &study.describe {
+                        let (options, protocol) = describe.options().context("[describe]")?;
+                        let marker = atlas.with_extension("describe.json");
+                        stages.push(stage(
+                            format!("describe/{}/{}/{set}", model.name, spec.name),
+                            "describe",
+                            marker,
+                            vec![stages.len() - 1],
+                            describe.hashed_settings(),
+                            StageWork::Describe {
+                                atlas: atlas.clone(),
+                                options: Box::new(options),
+                                protocol,
+                            },
+                        ));
+                    }
                 }
             }
         }
@@ -286,6 +319,12 @@ impl StageWork {
                     .map(|f| (f.display().to_string(), InputFile::Content(f)))
                     .collect()
             }
+            StageWork::Describe { options, .. } => options
+                .provider
+                .replay_log
+                .iter()
+                .map(|f| (f.display().to_string(), InputFile::Content(f.clone())))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -336,8 +375,53 @@ impl StageWork {
                 ))
             }
             StageWork::Analyze { request } => Ok(analyze(request, progress)?.to_string()),
+            StageWork::Describe {
+                atlas,
+                options,
+                protocol,
+            } => describe_stage(atlas, options, *protocol, output, progress),
         }
     }
+}
+
+/// Describes one atlas, reporting each finished unit and the spend so far, and writes the
+/// summary JSON that marks the stage done.
+fn describe_stage(
+    atlas: &Path,
+    options: &DescribeOptions,
+    protocol: Protocol,
+    output: &Path,
+    progress: &dyn Progress,
+) -> Result<String> {
+    progress.start("describe", None, "");
+    let mut started = false;
+    let outcome = describe_atlas(atlas, options, protocol, None, &mut |event| match event {
+        DescribeEvent::UnitDone {
+            done,
+            total,
+            spent_usd,
+            ..
+        } => {
+            if !started {
+                started = true;
+                progress.start("describe", Some(*total as u64), "units");
+                progress.advance(*done as u64 - 1);
+            }
+            progress.advance(1);
+            progress.message(&format!("spent ${spent_usd:.4}"));
+        }
+        DescribeEvent::Retrying { unit, retry } => progress.message(&format!(
+            "unit {unit}: retry {} in {:.1}s ({})",
+            retry.attempt,
+            retry.wait.as_secs_f64(),
+            retry.reason
+        )),
+        _ => {}
+    })?;
+    progress.finish();
+    let json = serde_json::to_string_pretty(&outcome)?;
+    crate::write_atomic(output, json.as_bytes())?;
+    Ok(outcome.to_string())
 }
 
 /// The embed stage's request from the study's `[embed]` section.

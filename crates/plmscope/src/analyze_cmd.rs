@@ -53,6 +53,14 @@ pub struct AnalyzeArgs {
     /// UniProt flat file (.dat), GAF (`!gaf-version`), GO list CSV (`Protein ID,GO ID`).
     #[arg(long)]
     annotations: Vec<PathBuf>,
+    /// UniProt FASTA files whose headers give protein names, genes and organisms for
+    /// `plmscope describe` prompts (repeatable).
+    #[arg(long)]
+    fasta: Vec<PathBuf>,
+    /// Also store residue windows of residue-level units for `describe --protocol delphi`
+    /// (sequences from --fasta; up to 250 windows per unit).
+    #[arg(long, requires = "fasta")]
+    residue_windows: bool,
     /// Gene Ontology (OBO, e.g. go-basic.obo); needed exactly when GO annotations are given.
     #[arg(long)]
     go: Option<PathBuf>,
@@ -135,6 +143,8 @@ impl AnalyzeArgs {
             out: self.out,
             store_tests: parse_store_tests(&self.store_tests)?,
             tsv: self.tsv,
+            fasta: self.fasta,
+            residue_windows: self.residue_windows,
         };
         if let Some(p) = preset {
             req.namespaces = parse_namespaces(p.namespaces)?;

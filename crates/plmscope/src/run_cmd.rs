@@ -52,7 +52,10 @@ pub fn run(args: RunArgs) -> Result<()> {
                 .map_or("?".to_string(), |b| format!("{} MB", b / (1 << 20)))
         );
     })?;
-    for r in reports.iter().filter(|r| r.id.starts_with("analyze/")) {
+    for r in reports
+        .iter()
+        .filter(|r| r.id.starts_with("analyze/") || r.id.starts_with("describe/"))
+    {
         println!("== {}\n{}", r.id, r.summary);
     }
     println!(

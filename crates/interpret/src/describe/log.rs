@@ -33,6 +33,9 @@ pub struct LogRecord {
     /// Answered from the log, not the API.
     pub cached: bool,
     pub error: Option<String>,
+    /// The reply's yes/no probabilities (see [`Reply::probabilities`]), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probabilities: Option<Vec<f64>>,
 }
 
 /// Hex SHA-256 of a text.
@@ -73,6 +76,7 @@ impl CallLog {
                         text,
                         input_tokens: record.input_tokens,
                         output_tokens: record.output_tokens,
+                        probabilities: record.probabilities,
                     },
                 );
             }
@@ -130,6 +134,7 @@ impl CallLog {
                     text: text.clone(),
                     input_tokens: record.input_tokens,
                     output_tokens: record.output_tokens,
+                    probabilities: record.probabilities.clone(),
                 },
             );
         }

@@ -19,6 +19,7 @@
 //! # Ok::<(), plmscope_interpret::describe::DescribeError>(())
 //! ```
 
+pub mod delphi;
 pub mod error;
 pub mod log;
 pub mod metadata;
@@ -26,6 +27,7 @@ mod plan;
 pub mod pooled;
 pub mod prompts;
 pub mod provider;
+pub mod rescore;
 mod run;
 pub mod sampling;
 pub mod stats;
@@ -41,11 +43,34 @@ pub use metadata::{
 };
 pub use pooled::write_protein_activations;
 pub use provider::{Price, ProviderKind, ProviderOptions, Retry};
+pub use rescore::{
+    description_stats, rescore, unit_prompts, DescriptionStats, KindStats, RescoreFilter,
+    RescoreSummary, UnitPrompts,
+};
 pub use run::describe;
 pub use sampling::SeedSampling;
 
 /// The protocol name stored with each description.
 pub const GUJRAL2025: &str = "gujral2025";
+
+/// Which description protocol a run follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// The seed paper's: per-protein activations, a Pearson score ([`GUJRAL2025`]).
+    #[default]
+    Gujral2025,
+    /// delphi's: residue windows, detection and fuzzing scores ([`delphi::DELPHI`]).
+    Delphi,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Gujral2025 => GUJRAL2025,
+            Protocol::Delphi => delphi::DELPHI,
+        }
+    }
+}
 
 /// Which units to describe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +112,10 @@ pub struct DescribeOptions {
     pub retry_failed: bool,
     /// The JSONL call log (and cache); default `<atlas stem>.descriptions.jsonl` beside it.
     pub log_path: Option<PathBuf>,
+    /// The seed paper's protocol (default) or delphi's residue-level one.
+    pub protocol: Protocol,
+    /// delphi's counts, used with [`Protocol::Delphi`].
+    pub delphi: delphi::DelphiOptions,
 }
 
 impl DescribeOptions {
@@ -103,6 +132,8 @@ impl DescribeOptions {
             dry_run: false,
             retry_failed: false,
             log_path: None,
+            protocol: Protocol::Gujral2025,
+            delphi: delphi::DelphiOptions::default(),
         }
     }
 

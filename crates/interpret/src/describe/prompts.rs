@@ -13,6 +13,10 @@ use super::sampling::Sample;
 pub enum Step {
     Explain,
     Predict,
+    /// delphi: which windows activate.
+    Detection,
+    /// delphi: are the marks on the right residues.
+    Fuzzing,
 }
 
 impl Step {
@@ -20,6 +24,8 @@ impl Step {
         match self {
             Step::Explain => "explain",
             Step::Predict => "predict",
+            Step::Detection => "detection",
+            Step::Fuzzing => "fuzzing",
         }
     }
 
@@ -28,6 +34,8 @@ impl Step {
         match self {
             Step::Explain => 150,
             Step::Predict => 1000,
+            // A list of a few 1s and 0s.
+            Step::Detection | Step::Fuzzing => 100,
         }
     }
 }

@@ -110,6 +110,9 @@ pub struct ProviderOptions {
     pub max_retries: u32,
     /// First backoff; doubled per retry, with jitter, capped at a minute.
     pub retry_base: Duration,
+    /// Ask for token log-probabilities (OpenAI's `logprobs` with the top 5 alternatives), for
+    /// AUROC of yes/no answers (delphi's `log_prob`). Anthropic's API has none: ignored there.
+    pub logprobs: bool,
 }
 
 impl ProviderOptions {
@@ -124,6 +127,7 @@ impl ProviderOptions {
             timeout: Duration::from_secs(120),
             max_retries: 5,
             retry_base: Duration::from_secs(1),
+            logprobs: false,
         }
     }
 
@@ -163,11 +167,15 @@ pub fn is_local(url: &str) -> bool {
 }
 
 /// A model's answer with its token use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub text: String,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// With [`ProviderOptions::logprobs`] on an API that returns them: per answer token that
+    /// contains a `0` or `1`, P(1) / (P(0) + P(1)) over its top alternatives (delphi's
+    /// `_parse_logprobs`).
+    pub probabilities: Option<Vec<f64>>,
 }
 
 /// Why a call produced no reply.
@@ -177,6 +185,9 @@ pub enum CallError {
     Fatal(String),
     /// This call gave up (retries spent, a 4xx, no logged reply): the unit is recorded failed.
     Failed(String),
+    /// A 2xx body that is not the API's JSON, twice in a row: the unit is recorded failed with
+    /// the body as its raw reply.
+    Malformed { error: String, raw: String },
 }
 
 /// A retry about to happen: attempt number (1-based), the wait, and why.
@@ -193,6 +204,9 @@ pub struct Client {
     agent: ureq::Agent,
     key: Option<String>,
     replay: HashMap<String, String>,
+    /// The first fatal refusal (a 401, say): every later call fails with it at once, without a
+    /// request, so no worker sends another after the key was refused.
+    refused: std::sync::Mutex<Option<String>>,
 }
 
 impl Client {
@@ -243,6 +257,7 @@ impl Client {
             agent,
             key,
             replay,
+            refused: std::sync::Mutex::new(None),
         })
     }
 
@@ -267,7 +282,7 @@ impl Client {
     pub fn request_body(&self, prompt: &str, max_tokens: u32) -> Value {
         let messages = json!([{ "role": "user", "content": prompt }]);
         let model = &self.options.model;
-        match self.options.kind {
+        let mut body = match self.options.kind {
             ProviderKind::OpenAi if self.options.base_url.is_none() => json!({
                 "model": model, "temperature": 0, "max_completion_tokens": max_tokens,
                 "messages": messages,
@@ -275,7 +290,12 @@ impl Client {
             _ => json!({
                 "model": model, "temperature": 0, "max_tokens": max_tokens, "messages": messages,
             }),
+        };
+        if self.options.logprobs && self.options.kind == ProviderKind::OpenAi {
+            body["logprobs"] = json!(true);
+            body["top_logprobs"] = json!(5);
         }
+        body
     }
 
     /// One completion, with retries; `on_retry` hears about each wait before it happens.
@@ -298,10 +318,36 @@ impl Client {
                         text: text.clone(),
                         input_tokens: 0,
                         output_tokens: 0,
+                        probabilities: None,
                     })
                 },
             );
         }
+        if let Some(message) = self.refused() {
+            return Err(CallError::Fatal(message));
+        }
+        let called = self.call_api(prompt, max_tokens, on_retry);
+        if let Err(CallError::Fatal(message)) = &called {
+            let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+            refused.get_or_insert_with(|| message.clone());
+        }
+        called
+    }
+
+    /// The fatal refusal that stopped this client, if any.
+    pub fn refused(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn call_api(
+        &self,
+        prompt: &str,
+        max_tokens: u32,
+        on_retry: &mut dyn FnMut(Retry),
+    ) -> Result<Reply, CallError> {
         let body = self.request_body(prompt, max_tokens).to_string();
         let provider = self.options.kind.as_str();
         let mut attempt = 0;
@@ -318,9 +364,9 @@ impl Client {
                         .and_then(|text| self.parse_reply(&text));
                     match parsed {
                         // A garbled body is asked for again once, then the call fails.
-                        Err(CallError::Failed(why)) if !malformed_before => {
+                        Err(CallError::Malformed { error, .. }) if !malformed_before => {
                             malformed_before = true;
-                            (why, None)
+                            (error, None)
                         }
                         other => return other,
                     }
@@ -407,7 +453,10 @@ impl Client {
         let provider = self.options.kind.as_str();
         let malformed = |what: &str| {
             let shown: String = body.chars().take(200).collect();
-            CallError::Failed(format!("{provider}: malformed reply ({what}): {shown:?}"))
+            CallError::Malformed {
+                error: format!("{provider}: malformed reply ({what}): {shown:?}"),
+                raw: body.to_string(),
+            }
         };
         let value: Value = serde_json::from_str(body).map_err(|_| malformed("not JSON"))?;
         let tokens = |v: &Value| v.as_u64().unwrap_or(0);
@@ -425,6 +474,7 @@ impl Client {
                     text,
                     input_tokens: tokens(&value["usage"]["input_tokens"]),
                     output_tokens: tokens(&value["usage"]["output_tokens"]),
+                    probabilities: None,
                 })
             }
             _ => {
@@ -435,10 +485,42 @@ impl Client {
                     text: text.to_string(),
                     input_tokens: tokens(&value["usage"]["prompt_tokens"]),
                     output_tokens: tokens(&value["usage"]["completion_tokens"]),
+                    probabilities: self
+                        .options
+                        .logprobs
+                        .then(|| binary_probabilities(&value["choices"][0]["logprobs"]))
+                        .flatten(),
                 })
             }
         }
     }
+}
+
+/// Per answer token containing `0` or `1`: P(1) / (P(0) + P(1)) over its top alternatives
+/// (tokens `1` and `0` after trimming), 0 when neither is among them; `None` without
+/// `logprobs.content`. The rule is delphi's (`scorers/classifier/classifier.py`).
+pub fn binary_probabilities(logprobs: &Value) -> Option<Vec<f64>> {
+    let content = logprobs["content"].as_array()?;
+    let mut probabilities = Vec::new();
+    for token in content {
+        let text = token["token"].as_str().unwrap_or("");
+        if !(text.contains('0') || text.contains('1')) {
+            continue;
+        }
+        let (mut p0, mut p1) = (0.0, 0.0);
+        for alternative in token["top_logprobs"].as_array().into_iter().flatten() {
+            let Some(logprob) = alternative["logprob"].as_f64() else {
+                continue;
+            };
+            match alternative["token"].as_str().map(str::trim) {
+                Some("0") => p0 += logprob.exp(),
+                Some("1") => p1 += logprob.exp(),
+                _ => {}
+            }
+        }
+        probabilities.push(if p0 + p1 > 0.0 { p1 / (p0 + p1) } else { 0.0 });
+    }
+    Some(probabilities)
 }
 
 /// `prompt_sha256 → reply` from a describe JSONL log (later lines win).

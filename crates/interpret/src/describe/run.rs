@@ -59,6 +59,9 @@ pub fn describe(
     options: &DescribeOptions,
     progress: &mut dyn FnMut(&DescribeEvent),
 ) -> DescribeResult<DescribeSummary> {
+    if options.protocol == super::Protocol::Delphi {
+        return super::delphi::describe(atlas, options, progress);
+    }
     validate(options)?;
     let connection = open_atlas(atlas)?;
     let key = RunKey {

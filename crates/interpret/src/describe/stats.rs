@@ -152,3 +152,111 @@ pub fn ln_gamma(x: f64) -> f64 {
     let t = x + 7.5;
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
+
+/// The area under the ROC curve of `scores` for `labels` (true = positive): the probability that
+/// a random positive scores above a random negative, ties counting one half (the Mann-Whitney U
+/// over average ranks; what `sklearn.metrics.roc_auc_score` gives). `None` when a class is
+/// missing, the lengths differ or a score is not finite.
+pub fn auroc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    if scores.len() != labels.len() || scores.iter().any(|s| !s.is_finite()) {
+        return None;
+    }
+    let positives = labels.iter().filter(|&&l| l).count();
+    let negatives = labels.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let ranks = ranks(scores);
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(labels)
+        .filter(|(_, &l)| l)
+        .map(|(r, _)| r)
+        .sum();
+    let (p, n) = (positives as f64, negatives as f64);
+    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+}
+
+/// Counts of a binary classification (true = the positive class).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Confusion {
+    pub true_positives: usize,
+    pub false_positives: usize,
+    pub true_negatives: usize,
+    pub false_negatives: usize,
+}
+
+impl Confusion {
+    /// Counts of `predicted` against `truth` (pairs past the shorter list are ignored).
+    pub fn of(truth: &[bool], predicted: &[bool]) -> Confusion {
+        let mut c = Confusion::default();
+        for (&t, &p) in truth.iter().zip(predicted) {
+            match (t, p) {
+                (true, true) => c.true_positives += 1,
+                (false, true) => c.false_positives += 1,
+                (false, false) => c.true_negatives += 1,
+                (true, false) => c.false_negatives += 1,
+            }
+        }
+        c
+    }
+
+    pub fn total(&self) -> usize {
+        self.true_positives + self.false_positives + self.true_negatives + self.false_negatives
+    }
+
+    /// TP / (TP + FP); 0 when nothing is predicted positive (sklearn's `zero_division=0`).
+    pub fn precision(&self) -> f64 {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
+    }
+
+    /// TP / (TP + FN); 0 when there is no positive (sklearn's `zero_division=0`).
+    pub fn recall(&self) -> f64 {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
+    }
+
+    /// 2 TP / (2 TP + FP + FN); 0 when that is 0 / 0.
+    pub fn f1(&self) -> f64 {
+        ratio(
+            2 * self.true_positives,
+            2 * self.true_positives + self.false_positives + self.false_negatives,
+        )
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        ratio(self.true_positives + self.true_negatives, self.total())
+    }
+
+    /// The mean of the recalls of the classes present in the truth (as
+    /// `sklearn.metrics.balanced_accuracy_score`, which leaves out a class with no samples);
+    /// 0 with no pairs.
+    pub fn balanced_accuracy(&self) -> f64 {
+        let positives = self.true_positives + self.false_negatives;
+        let negatives = self.true_negatives + self.false_positives;
+        let mut recalls = Vec::new();
+        if positives > 0 {
+            recalls.push(ratio(self.true_positives, positives));
+        }
+        if negatives > 0 {
+            recalls.push(ratio(self.true_negatives, negatives));
+        }
+        if recalls.is_empty() {
+            return 0.0;
+        }
+        recalls.iter().sum::<f64>() / recalls.len() as f64
+    }
+}
+
+fn ratio(numerator: usize, denominator: usize) -> f64 {
+    if denominator == 0 {
+        0.0
+    } else {
+        numerator as f64 / denominator as f64
+    }
+}

@@ -54,7 +54,7 @@ CREATE INDEX IF NOT EXISTS describe_log_unit ON describe_log (unit);
 "#;
 
 /// Columns `describe` adds to `analyze`'s `descriptions`.
-const DESCRIPTION_COLUMNS: [(&str, &str); 7] = [
+const DESCRIPTION_COLUMNS: [(&str, &str); 8] = [
     ("protocol", "TEXT NOT NULL DEFAULT 'gujral2025'"),
     ("pearson_p", "REAL"),
     ("n_held_out", "INTEGER"),
@@ -62,6 +62,8 @@ const DESCRIPTION_COLUMNS: [(&str, &str); 7] = [
     ("status", "TEXT NOT NULL DEFAULT 'ok'"),
     ("error", "TEXT"),
     ("raw_reply", "TEXT"),
+    // Protocol-specific scores as JSON (delphi: detection and fuzzing metrics).
+    ("scores", "TEXT"),
 ];
 
 /// Opens an existing atlas (never creates one) and brings its describe tables up to date.

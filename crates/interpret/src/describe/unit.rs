@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use super::log::{sha256_hex, CallLog, LogRecord};
 use super::metadata::ProteinMeta;
 use super::prompts::{explain_prompt, parse_description, parse_predictions, predict_prompt, Step};
-use super::provider::{CallError, Client, Price, Reply, Retry};
+use super::provider::{CallError, Client, Price, ProviderKind, Reply, Retry};
 use super::sampling::UnitSample;
 use super::stats::{pearson, spearman, Correlation};
 
@@ -124,7 +124,7 @@ pub struct UnitResult {
     pub cost: f64,
 }
 
-enum Asked {
+pub(crate) enum Asked {
     Reply(String),
     Unparsed { error: String, raw: Option<String> },
     Stopped,
@@ -216,7 +216,7 @@ impl Context<'_> {
 
     /// One prompt: from the log if answered before, else from the API; asked once more when the
     /// reply does not parse (then past the cache, which holds the unparseable reply).
-    fn ask<T>(
+    pub(crate) fn ask<T>(
         &self,
         result: &mut UnitResult,
         step: Step,
@@ -227,8 +227,15 @@ impl Context<'_> {
         let options = self.client.options();
         let max_tokens = step.max_tokens();
         let prompt_sha256 = sha256_hex(prompt);
+        // Log-probabilities change the reply, so they join the key (only then, so keys of
+        // earlier logs stay valid).
+        let logprobs = if options.logprobs && options.kind == ProviderKind::OpenAi {
+            "\0logprobs=5"
+        } else {
+            ""
+        };
         let cache_key = sha256_hex(&format!(
-            "{}\0{}\0{}\0temperature=0\0max_tokens={max_tokens}\0{prompt}",
+            "{}\0{}\0{}\0temperature=0\0max_tokens={max_tokens}{logprobs}\0{prompt}",
             options.kind.as_str(),
             options.model,
             options.base_url.as_deref().unwrap_or("")
@@ -264,6 +271,30 @@ impl Context<'_> {
                     match called {
                         Ok(reply) => (reply, false, cost),
                         Err(CallError::Fatal(e)) => return Asked::Fatal(e),
+                        // The client asked twice already; the body is kept as the raw reply.
+                        Err(CallError::Malformed { error, raw }) => {
+                            let garbled = Reply {
+                                text: raw.clone(),
+                                input_tokens: 0,
+                                output_tokens: 0,
+                                probabilities: None,
+                            };
+                            self.record(
+                                result,
+                                step,
+                                prompt,
+                                &prompt_sha256,
+                                &cache_key,
+                                Some(&garbled),
+                                false,
+                                0.0,
+                                Some(error.clone()),
+                            );
+                            return Asked::Unparsed {
+                                error,
+                                raw: Some(raw),
+                            };
+                        }
                         Err(CallError::Failed(e)) => {
                             self.record(
                                 result,
@@ -346,6 +377,7 @@ impl Context<'_> {
             cost_usd: cost,
             cached,
             error,
+            probabilities: reply.and_then(|r| r.probabilities.clone()),
         };
         // The log is the cache: a record that cannot be appended is kept in the atlas rows
         // anyway, and the worst case is one repeated call on a rerun.

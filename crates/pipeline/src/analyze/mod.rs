@@ -23,6 +23,7 @@
 
 mod annotations;
 mod concepts;
+mod describe_tables;
 mod parse;
 mod summary;
 mod units;
@@ -47,7 +48,7 @@ pub use parse::{
     parse_correction, parse_namespaces, parse_rule, parse_store_tests, LabelKind, LabelSource,
     LigandClass,
 };
-pub use summary::{AnalyzeOutcome, ConceptCounts, GoIdsDropped, TsvExport};
+pub use summary::{write_description_rows, AnalyzeOutcome, ConceptCounts, GoIdsDropped, TsvExport};
 
 /// Everything one analysis reads and every choice it makes.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +85,12 @@ pub struct AnalyzeRequest {
     pub store_tests: StoreTests,
     /// Also export every atlas table as `<dir>/<table>.tsv`.
     pub tsv: Option<PathBuf>,
+    /// FASTA files whose UniProt headers (`sp|P12345|NAME Protein name OS=... GN=...`) give
+    /// protein names, genes and organisms for `describe` prompts (`protein_info`).
+    pub fasta: Vec<PathBuf>,
+    /// Also store residue windows of residue-level units (what `describe --protocol delphi`
+    /// reads; sequences from `fasta`). Off by default: up to 250 windows per unit.
+    pub residue_windows: bool,
 }
 
 impl AnalyzeRequest {
@@ -109,6 +116,8 @@ impl AnalyzeRequest {
             out,
             store_tests: defaults.store_tests,
             tsv: None,
+            fasta: Vec::new(),
+            residue_windows: false,
         }
     }
 
@@ -150,6 +159,7 @@ impl AnalyzeRequest {
         files.extend(self.annotations.iter().map(|p| ("annotations", p.clone())));
         files.extend(self.go.iter().map(|p| ("go", p.clone())));
         files.extend(self.gaf.iter().map(|p| ("gaf", p.clone())));
+        files.extend(self.fasta.iter().map(|p| ("fasta", p.clone())));
         for source in &self.residue_labels {
             let role = match source.kind {
                 LabelKind::Tmbed => "residue_labels:tmbed",
@@ -300,8 +310,26 @@ fn run(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> 
             .with_context(|| format!("creating the folder of {}", req.out.display()))?;
     }
     progress.message("analysing units");
-    let summary = plmscope_interpret::analyze(inputs, options.clone(), &req.out)
+    // The atlas is finished under a staging name (the analysis, then what `describe` prompts
+    // need) and moved into place only when complete, so a failed run leaves no atlas.
+    let staging = describe_tables::staging_path(&req.out);
+    let mut summary = plmscope_interpret::analyze(inputs, options.clone(), &staging)
         .with_context(|| format!("analysis for {}", req.out.display()))?;
+    progress.message("writing per-protein activations and protein names for describe");
+    describe_tables::write(
+        &staging,
+        &proteins,
+        features.as_ref().map(|u| u.activations()),
+        neurons.as_ref().map(|u| u.activations()),
+        &annotations.table,
+        dag.as_ref(),
+        req,
+    )?;
+    record_source(req, &staging)?;
+    plmscope_fsutil::persist(&staging, &req.out)?;
+    summary.atlas = req.out.clone();
+    let descriptions = plmscope_interpret::describe::description_stats(&req.out)
+        .with_context(|| format!("reading the descriptions of {}", req.out.display()))?;
     let tsv = match &req.tsv {
         Some(dir) => {
             progress.message(&format!("exporting tables to {}", dir.display()));
@@ -322,7 +350,25 @@ fn run(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> 
         concepts: concepts.as_ref().map(ConceptCounts::of),
         tsv,
         warnings,
+        descriptions,
     })
+}
+
+/// Meta `source`: the model, layer, site, level and dictionary (with its recorded FVE, L0 and
+/// dead fraction) the atlas describes, from the code set's (or neuron set's) manifest, so
+/// `plmscope compare` needs no file beside the atlas.
+fn record_source(req: &AnalyzeRequest, atlas: &std::path::Path) -> Result<()> {
+    let Some(dir) = req.codes.as_deref().or(req.neurons.as_deref()) else {
+        return Ok(());
+    };
+    let manifest = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", manifest.display()))?;
+    let source = plmscope_interpret::compare::source_from_manifest(&json, &manifest, &req.out);
+    plmscope_interpret::compare::record_source(atlas, &source)
+        .with_context(|| format!("recording the source of {}", req.out.display()))
 }
 
 /// The Gene Ontology when GO is to be tested: an ontology and GO annotations go together, and

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use plmscope_bio::PropagationReport;
+use plmscope_interpret::describe::{DescriptionStats, KindStats};
 use plmscope_interpret::pipeline::{ConceptInput, KindSummary, TermSummary};
 use plmscope_interpret::{AnalysisOptions, AnalysisSummary};
 
@@ -70,6 +71,9 @@ pub struct AnalyzeOutcome {
     pub tsv: Option<TsvExport>,
     /// Inputs left out or ignored; the analysis ran without them.
     pub warnings: Vec<String>,
+    /// The atlas's LLM descriptions per protocol, provider and model (empty until
+    /// `plmscope describe` runs).
+    pub descriptions: Vec<DescriptionStats>,
 }
 
 impl fmt::Display for AnalyzeOutcome {
@@ -111,6 +115,7 @@ impl fmt::Display for AnalyzeOutcome {
             )?;
         }
         self.write_table(f)?;
+        write_description_rows(f, &self.descriptions)?;
         if let Some(tsv) = &self.tsv {
             writeln!(
                 f,
@@ -192,4 +197,47 @@ impl AnalyzeOutcome {
             k.concepts.as_ref().map(|c| c.distinct_concepts.to_string())
         })
     }
+}
+
+/// Rows of the features / neurons table for LLM descriptions, one block per protocol, provider
+/// and model: units described, median Pearson r of the held-out predictions, and the share of
+/// described units with r > 0.5 (the seed paper's comparison of features and neurons).
+pub fn write_description_rows(
+    f: &mut dyn fmt::Write,
+    descriptions: &[DescriptionStats],
+) -> fmt::Result {
+    for d in descriptions {
+        let by = format!("{} {} {}", d.protocol, d.provider, d.model);
+        let row = |f: &mut dyn fmt::Write,
+                   label: &str,
+                   value: &dyn Fn(&KindStats) -> String|
+         -> fmt::Result {
+            let cell = |k: &KindStats| {
+                if k.described + k.failed == 0 {
+                    "-".to_string()
+                } else {
+                    value(k)
+                }
+            };
+            writeln!(
+                f,
+                "{label:<48}{:>10}{:>10}",
+                cell(&d.features),
+                cell(&d.neurons)
+            )
+        };
+        writeln!(f, "descriptions ({by})")?;
+        row(f, "  units described (failed)", &|k| {
+            format!("{} ({})", k.described, k.failed)
+        })?;
+        row(f, "  median score (Pearson r, held out)", &|k| {
+            k.median_pearson
+                .map_or("-".to_string(), |r| format!("{r:.3}"))
+        })?;
+        row(f, "  share with r > 0.5", &|k| {
+            k.share_above_half
+                .map_or("-".to_string(), |s| format!("{:.1}%", 100.0 * s))
+        })?;
+    }
+    Ok(())
 }
