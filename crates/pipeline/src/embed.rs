@@ -5,16 +5,23 @@
 //! is known up front; the second embeds shard by shard. A shard is a fixed run of proteins in
 //! input order, so a rerun after a crash skips complete shards and recomputes the rest with
 //! the same batches, giving byte-identical files.
+//!
+//! [`embed_part`] (`--shard i/N`) runs the same two passes but embeds only part `i`'s run of
+//! shards, balanced by residues, and leaves the sets unfinished with a `part.json` beside them;
+//! [`crate::merge`] joins the N parts into these same files ([`crate::shard`]).
 
 use anyhow::{bail, Context, Result};
 use plmscope_bio::FastaReader;
 use plmscope_model::{alphabet, batching, load_model, CaptureRequest, Esm2, Site};
-use plmscope_store::{ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, StorageDtype};
+use plmscope_store::{
+    shard_file_name, ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, StorageDtype,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::shard::{balanced_ranges, input_hash, write_part, PartStage, PartWrite, ShardSpec};
 use crate::Progress;
 
 /// What to do with a record holding a character outside ESM's alphabet.
@@ -192,6 +199,25 @@ struct OutputSet {
 
 /// Runs ESM2 over `req.fasta` and writes (or completes) every requested set.
 pub fn embed(req: &EmbedRequest, progress: &dyn Progress) -> Result<EmbedOutcome> {
+    embed_sharded(req, None, progress)
+}
+
+/// Part `shard` of an embed split N ways ([`crate::shard`]): writes only the part's store
+/// shards of every set under `req.out`, leaves the sets unfinished, and writes `part.json`;
+/// [`crate::merge::merge`] joins the parts. Resumable like [`embed`].
+pub fn embed_part(
+    req: &EmbedRequest,
+    shard: ShardSpec,
+    progress: &dyn Progress,
+) -> Result<EmbedOutcome> {
+    embed_sharded(req, Some(shard), progress)
+}
+
+fn embed_sharded(
+    req: &EmbedRequest,
+    part: Option<ShardSpec>,
+    progress: &dyn Progress,
+) -> Result<EmbedOutcome> {
     if req.layers.is_empty() || req.sites.is_empty() || req.levels.is_empty() {
         bail!("embed needs at least one layer, one site and one level");
     }
@@ -221,6 +247,9 @@ pub fn embed(req: &EmbedRequest, progress: &dyn Progress) -> Result<EmbedOutcome
         "truncated": scan.truncated,
     });
     std::fs::create_dir_all(&req.out).with_context(|| format!("creating {}", req.out.display()))?;
+    if part.is_some() {
+        crate::shard::prepare_part_dir(&req.out)?;
+    }
     let mut sets = Vec::new();
     for &layer in &req.layers {
         for &site in &req.sites {
@@ -261,6 +290,18 @@ pub fn embed(req: &EmbedRequest, progress: &dyn Progress) -> Result<EmbedOutcome
         logits: false,
     };
     let n_shards = scan.kept.len().div_ceil(per_shard);
+    // Residues per store shard: what the split of a sharded run balances.
+    let shard_residues: Vec<u64> = scan
+        .kept
+        .chunks(per_shard)
+        .map(|c| c.iter().map(|k| k.residues as u64).sum())
+        .collect();
+    let ranges = part.map(|p| balanced_ranges(&shard_residues, p.count));
+    let mine = match (&ranges, part) {
+        (Some(r), Some(p)) => r[p.index].clone(),
+        _ => 0..n_shards,
+    };
+    let in_part = |shard: usize| mine.contains(&shard);
     progress.start("embed", Some(scan.kept.len() as u64), "proteins");
     let started = Instant::now();
     let mut residues_done = 0usize;
@@ -282,6 +323,15 @@ pub fn embed(req: &EmbedRequest, progress: &dyn Progress) -> Result<EmbedOutcome
             );
         }
         let keep = kept_iter.next().expect("peeked");
+        if !in_part(shard) {
+            // Another part's shard: only counted, so the shard numbering stays global.
+            shard_records.push((String::new(), Vec::new()));
+            if shard_records.len() == per_shard || kept_iter.peek().is_none() {
+                shard_records.clear();
+                shard += 1;
+            }
+            continue;
+        }
         let mut tokens =
             alphabet::tokenize(&record.sequence[..keep.residues]).expect("validated in pass 1");
         tokens.shrink_to_fit();
@@ -317,9 +367,14 @@ pub fn embed(req: &EmbedRequest, progress: &dyn Progress) -> Result<EmbedOutcome
     }
     progress.finish();
     let mut dirs = Vec::new();
-    for set in sets {
-        dirs.push(set.writer.dir().to_path_buf());
-        set.writer.finish(json!({}))?;
+    if let (Some(p), Some(ranges)) = (part, &ranges) {
+        write_embed_part(req, p, ranges, &shard_residues, &sets)?;
+        dirs.extend(sets.iter().map(|s| s.writer.dir().to_path_buf()));
+    } else {
+        for set in sets {
+            dirs.push(set.writer.dir().to_path_buf());
+            set.writer.finish(json!({}))?;
+        }
     }
     Ok(EmbedOutcome {
         proteins: scan.kept.len(),
@@ -329,6 +384,43 @@ pub fn embed(req: &EmbedRequest, progress: &dyn Progress) -> Result<EmbedOutcome
         residues_embedded: residues_done,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Writes `part.json` of a finished embed part: the input hash covers the FASTA's content and
+/// every set's header (its unfinished manifest).
+fn write_embed_part(
+    req: &EmbedRequest,
+    part: ShardSpec,
+    ranges: &[std::ops::Range<usize>],
+    shard_residues: &[u64],
+    sets: &[OutputSet],
+) -> Result<()> {
+    let fasta_sha = crate::fingerprint::file_sha256(&req.fasta)?;
+    let mut manifests = Vec::new();
+    for set in sets {
+        let path = set.writer.dir().join(plmscope_store::MANIFEST_FILE);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        manifests.push((set_dir_name(set.layer, set.site, set.level), bytes));
+    }
+    let mut hashed: Vec<(&str, &[u8])> = vec![("fasta", fasta_sha.as_bytes())];
+    hashed.extend(manifests.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    let mine = ranges[part.index].clone();
+    write_part(
+        &req.out,
+        PartWrite {
+            stage: PartStage::Embed,
+            spec: part,
+            input_sha256: input_hash(&hashed),
+            weight: "residues",
+            ranges,
+            weights: shard_residues,
+            sets: manifests
+                .into_iter()
+                .map(|(dir, _)| (dir, mine.clone().map(shard_file_name).collect()))
+                .collect(),
+        },
+    )?;
+    Ok(())
 }
 
 /// Embeds one shard's proteins (input order) in token-budget batches and writes the shard of

@@ -8,9 +8,14 @@ use plmscope_sae::code_sets::{encode_set, EncodeSummary};
 use plmscope_sae::metrics::{check_fvu, Evaluation};
 use plmscope_sae::store_source::{check_dimensions, check_finite, evaluate_set, probe_sample};
 use plmscope_sae::{io, Dictionary, Kind};
-use plmscope_store::{split_by_protein, ActivationSet, DictionaryRef};
+use plmscope_store::codes::codes_file_name;
+use plmscope_store::{
+    split_by_protein, ActivationSet, CodeSetHeader, CodeSetWriter, CsrRows, DictionaryRef,
+    MANIFEST_FILE,
+};
 use serde_json::{json, Value};
 
+use crate::shard::{balanced_ranges, input_hash, write_part, PartStage, PartWrite, ShardSpec};
 use crate::splice::{splice_report, SpliceOptions};
 use crate::train::{open_set, set_identity, BLOCK_ROWS};
 use crate::Progress;
@@ -222,6 +227,114 @@ pub struct EncodeRequest {
 
 /// Encodes a set shard by shard; a rerun completes what a crash left.
 pub fn encode(req: &EncodeRequest, progress: &dyn Progress) -> Result<EncodeSummary> {
+    let (dict, set, dictionary) = prepare_encode(req)?;
+    let n_shards = set.manifest().shards.len();
+    progress.start("encode", Some(set.rows() as u64), "rows");
+    let summary = encode_set(
+        &dict,
+        dictionary,
+        &set,
+        &req.out,
+        json!({}),
+        BLOCK_ROWS,
+        |shard, rows, skipped| {
+            progress.advance(rows as u64);
+            progress.message(&format!(
+                "shard {}/{n_shards}{}",
+                shard + 1,
+                if skipped { " (already done)" } else { "" }
+            ));
+        },
+    )?;
+    progress.finish();
+    Ok(summary)
+}
+
+/// Part `shard` of an encode split N ways ([`crate::shard`]): encodes only the part's shards
+/// (a contiguous run balanced by rows) into the code set at `req.out`, leaves it unfinished and
+/// writes `part.json`; [`crate::merge::merge`] joins the parts. Resumable like [`encode`].
+pub fn encode_part(
+    req: &EncodeRequest,
+    shard: ShardSpec,
+    progress: &dyn Progress,
+) -> Result<EncodeSummary> {
+    let (dict, set, dictionary) = prepare_encode(req)?;
+    if req.out.exists() {
+        crate::shard::prepare_part_dir(&req.out)?;
+    }
+    let header = CodeSetHeader::for_activation_set(&set, dictionary, json!({}));
+    let mut writer = CodeSetWriter::create_or_resume(&req.out, header)?;
+    let shard_rows: Vec<u64> = set
+        .manifest()
+        .shards
+        .iter()
+        .map(|s| s.rows as u64)
+        .collect();
+    let ranges = balanced_ranges(&shard_rows, shard.count);
+    let mine = ranges[shard.index].clone();
+    let mut summary = EncodeSummary {
+        shards: mine.len(),
+        written: 0,
+        skipped: 0,
+        rows: 0,
+        nnz: 0,
+    };
+    let part_rows: u64 = shard_rows[mine.clone()].iter().sum();
+    progress.start("encode", Some(part_rows), "rows");
+    let mut first_row: usize = shard_rows[..mine.start].iter().sum::<u64>() as usize;
+    let mut x = Vec::new();
+    for index in mine.clone() {
+        let rows = shard_rows[index] as usize;
+        if writer.is_shard_complete(index) {
+            summary.skipped += 1;
+        } else {
+            // The same blocks as `encode_set`, so the codes are the same bytes.
+            let mut csr = CsrRows::new();
+            let mut start = first_row;
+            while start < first_row + rows {
+                let count = (first_row + rows - start).min(BLOCK_ROWS);
+                set.read_rows(start, count, &mut x)?;
+                let codes = dict.encode(&x)?;
+                for r in 0..codes.rows() {
+                    let (features, values) = codes.row(r);
+                    csr.push_row(features, values);
+                }
+                start += count;
+            }
+            summary.nnz += csr.nnz() as u64;
+            writer.write_shard(index, &csr)?;
+            summary.written += 1;
+            summary.rows += rows;
+        }
+        progress.advance(rows as u64);
+        first_row += rows;
+    }
+    progress.finish();
+    drop(writer);
+    let activation_manifest = std::fs::read(req.activations.join(MANIFEST_FILE))?;
+    let code_manifest = std::fs::read(req.out.join(MANIFEST_FILE))
+        .with_context(|| format!("reading {}", req.out.join(MANIFEST_FILE).display()))?;
+    write_part(
+        &req.out,
+        PartWrite {
+            stage: PartStage::Encode,
+            spec: shard,
+            input_sha256: input_hash(&[
+                ("activations", &activation_manifest),
+                ("codes", &code_manifest),
+            ]),
+            weight: "rows",
+            ranges: &ranges,
+            weights: &shard_rows,
+            sets: vec![(String::new(), mine.map(codes_file_name).collect())],
+        },
+    )?;
+    Ok(summary)
+}
+
+/// The dictionary, the set and the dictionary's record in the code set, checked (widths,
+/// finite values, a probe's FVU) as `encode` checks them.
+fn prepare_encode(req: &EncodeRequest) -> Result<(Dictionary, ActivationSet, DictionaryRef)> {
     let dict = io::load(&req.sae).with_context(|| format!("loading {}", req.sae.display()))?;
     let set = open_set(&req.activations)?;
     if dict.d_in != set.d_model() {
@@ -244,24 +357,5 @@ pub fn encode(req: &EncodeRequest, progress: &dyn Progress) -> Result<EncodeSumm
         d_sae: dict.d_sae,
         weights_sha256: io::weights_sha256(&req.sae)?,
     };
-    let n_shards = set.manifest().shards.len();
-    progress.start("encode", Some(set.rows() as u64), "rows");
-    let summary = encode_set(
-        &dict,
-        dictionary,
-        &set,
-        &req.out,
-        json!({}),
-        BLOCK_ROWS,
-        |shard, rows, skipped| {
-            progress.advance(rows as u64);
-            progress.message(&format!(
-                "shard {}/{n_shards}{}",
-                shard + 1,
-                if skipped { " (already done)" } else { "" }
-            ));
-        },
-    )?;
-    progress.finish();
-    Ok(summary)
+    Ok((dict, set, dictionary))
 }

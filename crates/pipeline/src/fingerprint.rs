@@ -71,6 +71,6 @@ pub fn stage_hash(kind: &str, settings: &serde_json::Value, inputs: &[(String, S
     hex(&hasher.finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

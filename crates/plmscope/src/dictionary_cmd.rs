@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use plmscope_pipeline::evaluate::{encode, evaluate, EncodeRequest, EvalRequest, SpliceRequest};
+use plmscope_pipeline::evaluate::{
+    encode, encode_part, evaluate, EncodeRequest, EvalRequest, SpliceRequest,
+};
 use plmscope_pipeline::presets::Preset;
+use plmscope_pipeline::shard::ShardSpec;
 use plmscope_pipeline::train::{
     train as train_stage, DictionarySize, Normalize as NormalizeMode, TrainRequest,
 };
@@ -161,6 +164,11 @@ pub struct EncodeArgs {
     /// Encode even when a probe's FVU is far worse than recorded at training.
     #[arg(long)]
     pub no_fvu_check: bool,
+    /// Encode only part i of N (0-based; `auto/N` takes i from $SLURM_ARRAY_TASK_ID): a
+    /// contiguous run of shards balanced by rows, into an unfinished code set with part.json;
+    /// `plmscope merge` joins the N parts.
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<String>,
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
@@ -252,7 +260,11 @@ pub fn encode_cmd(args: EncodeArgs) -> Result<()> {
         out: args.out,
         no_fvu_check: args.no_fvu_check,
     };
-    let summary = encode(&req, &BarProgress::new())?;
+    let shard = args.shard.as_deref().map(ShardSpec::parse).transpose()?;
+    let summary = match shard {
+        Some(part) => encode_part(&req, part, &BarProgress::new())?,
+        None => encode(&req, &BarProgress::new())?,
+    };
     println!(
         "encoded {} rows into {} ({} shards written, {} already complete; {:.2} codes per row)",
         summary.rows,

@@ -3,8 +3,9 @@
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use plmscope_pipeline::embed::{
-    embed, parse_level, parse_site, EmbedRequest, LongPolicy, OnInvalid,
+    embed, embed_part, parse_level, parse_site, EmbedRequest, LongPolicy, OnInvalid,
 };
+use plmscope_pipeline::shard::ShardSpec;
 use std::path::PathBuf;
 
 use crate::progress::BarProgress;
@@ -69,6 +70,11 @@ pub struct EmbedArgs {
     long: LongArg,
     #[arg(long, value_enum, default_value = "cpu")]
     device: Device,
+    /// Embed only part i of N (0-based; `auto/N` takes i from $SLURM_ARRAY_TASK_ID): a
+    /// contiguous run of shards balanced by residues, into unfinished sets with part.json;
+    /// `plmscope merge` joins the N parts.
+    #[arg(long, value_name = "i/N")]
+    shard: Option<String>,
 }
 
 pub fn run(args: EmbedArgs) -> Result<()> {
@@ -110,7 +116,10 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             LongArg::Error => LongPolicy::Error,
         },
     };
-    let outcome = embed(&request, &BarProgress::new())?;
+    let outcome = match args.shard.as_deref().map(ShardSpec::parse).transpose()? {
+        Some(part) => embed_part(&request, part, &BarProgress::new())?,
+        None => embed(&request, &BarProgress::new())?,
+    };
     eprintln!("{outcome} under {}", request.out.display());
     Ok(())
 }
