@@ -5,12 +5,16 @@
 //! bars (stages report through [`Progress`]).
 
 pub mod analyze;
+pub mod describe;
 pub mod embed;
 pub mod evaluate;
 pub mod fingerprint;
+pub mod merge;
 pub mod presets;
 pub mod progress;
 pub mod runner;
+pub mod shard;
+pub mod slurm;
 pub mod splice;
 pub mod study;
 mod study_analyze;

@@ -2,11 +2,18 @@
 //! threads, and wires the library crates together; the work itself lives in those crates.
 
 mod analyze_cmd;
+mod compare_cmd;
+mod describe_cmd;
 mod dictionary_cmd;
 mod embed;
+mod exchange_cmd;
+mod merge_cmd;
 mod model_cmd;
+mod probe_cmd;
 mod progress;
 mod run_cmd;
+mod serve_cmd;
+mod slurm_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -43,8 +50,32 @@ enum Command {
     Encode(dictionary_cmd::EncodeArgs),
     /// Run a whole study from one file (embed → train → encode → analyze), resumably.
     Run(run_cmd::RunArgs),
+    /// Write a study as Slurm batch jobs (arrays per sharded stage, merges, dependencies).
+    Slurm(slurm_cmd::SlurmArgs),
     /// Test which GO terms, Pfam families and residue concepts units stand for; write the atlas.
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Write an atlas's tables or a set's values as Parquet (DuckDB, Polars, Spark).
+    Export(exchange_cmd::ExportArgs),
+    /// Turn embeddings from fair-esm, HDF5 or NumPy files into an activation set.
+    Import(exchange_cmd::ImportArgs),
+    /// Join the parts of a sharded embed or encode (--shard i/N) into one set, equal byte for
+    /// byte to a single-process run's.
+    Merge(merge_cmd::MergeArgs),
+    /// Describe an atlas's units in words with a language model, and score the descriptions.
+    Describe(describe_cmd::DescribeArgs),
+    /// Browse atlases in a web browser (read-only; loopback unless --host says otherwise).
+    Serve(serve_cmd::ServeArgs),
+    /// Score an atlas's descriptions again (e.g. with another model), on the same proteins.
+    Score(describe_cmd::ScoreArgs),
+    /// Atlases side by side (FVE, L0, dead, GO share and depth, Pfam, concepts, descriptions;
+    /// features and neurons) as TSV and a self-contained HTML page with plots across layers.
+    Compare(compare_cmd::CompareArgs),
+    /// Sparse logistic probes on features (code sets) and neurons (activation sets) against
+    /// protein or residue labels, on held-out proteins; results into an atlas.
+    Probe(probe_cmd::ProbeArgs),
+    /// Link features of two dictionaries (adjacent layers by decoder cosine, or transcoder
+    /// paths by weights) into an atlas's flow_links.
+    Flow(compare_cmd::FlowArgs),
 }
 
 fn main() {
@@ -80,6 +111,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => dictionary_cmd::eval(args),
         Command::Encode(args) => dictionary_cmd::encode_cmd(args),
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Export(args) => exchange_cmd::export(args),
+        Command::Import(args) => exchange_cmd::import_cmd(args),
+        Command::Merge(args) => merge_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),
+        Command::Slurm(args) => slurm_cmd::run(args),
+        Command::Describe(args) => describe_cmd::describe(args),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Score(args) => describe_cmd::score(args),
+        Command::Compare(args) => compare_cmd::compare(args),
+        Command::Probe(args) => probe_cmd::run(args),
+        Command::Flow(args) => compare_cmd::flow(args),
     }
 }
