@@ -655,28 +655,7 @@ fn write_score(
         )
         .map_err(sql)?;
     for call in &result.calls {
-        transaction
-            .execute(
-                "INSERT INTO describe_log (unit, protocol, provider, model, step, \
-                 prompt_sha256, prompt, reply, input_tokens, output_tokens, cost_usd, cached, \
-                 error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    call.unit,
-                    call.protocol,
-                    call.provider,
-                    call.model,
-                    "rescore",
-                    call.prompt_sha256,
-                    call.prompt,
-                    call.reply,
-                    call.input_tokens,
-                    call.output_tokens,
-                    call.cost_usd,
-                    call.cached,
-                    call.error
-                ],
-            )
-            .map_err(sql)?;
+        crate::describe::store::insert_log_call(&transaction, call, "rescore").map_err(sql)?;
     }
     transaction.commit().map_err(sql)?;
     Ok(())

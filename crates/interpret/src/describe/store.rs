@@ -248,3 +248,31 @@ pub struct RunKey {
     pub provider: String,
     pub model: String,
 }
+
+/// Appends one call to `describe_log`, under `step` (the record's own step, or `rescore`).
+pub(crate) fn insert_log_call(
+    connection: &Connection,
+    call: &super::log::LogRecord,
+    step: &str,
+) -> rusqlite::Result<usize> {
+    connection.execute(
+        "INSERT INTO describe_log (unit, protocol, provider, model, step, prompt_sha256, prompt, \
+         reply, input_tokens, output_tokens, cost_usd, cached, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            call.unit,
+            call.protocol,
+            call.provider,
+            call.model,
+            step,
+            call.prompt_sha256,
+            call.prompt,
+            call.reply,
+            call.input_tokens,
+            call.output_tokens,
+            call.cost_usd,
+            call.cached,
+            call.error
+        ],
+    )
+}
