@@ -131,7 +131,7 @@ fn compare_one(
     let go_path = options
         .go
         .clone()
-        .or(input_path(&db, path, "go")?.and_then(|p| resolve(&p, path)));
+        .or(input_path(&db, path, "go")?.and_then(|p| resolve_recorded_path(&p, path)));
     let dag = match go_path {
         Some(p) => dags
             .entry(p.clone())
@@ -322,7 +322,7 @@ fn input_path(db: &Connection, path: &Path, role: &str) -> AnalysisResult<Option
 }
 
 /// `recorded` as it exists: from the working directory, else from the atlas's folders upwards.
-fn resolve(recorded: &str, atlas: &Path) -> Option<PathBuf> {
+pub fn resolve_recorded_path(recorded: &str, atlas: &Path) -> Option<PathBuf> {
     let p = PathBuf::from(recorded);
     if p.exists() {
         return Some(p);
@@ -349,7 +349,7 @@ fn atlas_source(db: &Connection, path: &Path) -> AnalysisResult<AtlasSource> {
     } else {
         "neurons"
     };
-    let manifest = input_path(db, path, role)?.and_then(|p| resolve(&p, path));
+    let manifest = input_path(db, path, role)?.and_then(|p| resolve_recorded_path(&p, path));
     Ok(manifest
         .and_then(|m| std::fs::read_to_string(&m).ok().map(|t| (m, t)))
         .and_then(|(m, text)| {
@@ -376,8 +376,8 @@ pub fn source_from_manifest(manifest: &serde_json::Value, at: &Path, atlas: &Pat
         source.architecture = dictionary.get("architecture").and_then(text);
         source.d_sae = dictionary.get("d_sae").and_then(|d| d.as_u64());
         let cfg = source.dictionary.as_deref().and_then(|d| {
-            resolve(d, atlas)
-                .or_else(|| resolve(d, at))
+            resolve_recorded_path(d, atlas)
+                .or_else(|| resolve_recorded_path(d, at))
                 .and_then(|dir| {
                     let t = std::fs::read_to_string(dir.join("cfg.json")).ok()?;
                     serde_json::from_str::<serde_json::Value>(&t).ok()

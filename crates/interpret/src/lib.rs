@@ -23,6 +23,7 @@ pub mod patterns;
 pub mod pipeline;
 pub mod probe;
 pub mod provenance;
+pub mod similar;
 pub mod stats_error;
 pub mod summaries;
 

@@ -370,6 +370,70 @@ fn larger_study_sets_find_terms_and_the_atlas_agrees() {
     );
 }
 
+/// `similar_units` (written by `analyze` from the code set's dictionary) against a brute-force
+/// decoder cosine in f64: each listed neighbour's cosine, ranks in order, and no unlisted
+/// feature closer than the last one listed.
+fn check_similar_units_against_decoder(db: &Connection, sae: &Path) {
+    let dictionary = plmscope_sae::io::load(sae).unwrap();
+    let (n, d) = (dictionary.d_sae, dictionary.w_dec.len() / dictionary.d_sae);
+    let row = |i: usize| &dictionary.w_dec[i * d..(i + 1) * d];
+    let norm = |i: usize| {
+        row(i)
+            .iter()
+            .map(|&v| (v as f64).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let cosine = |i: usize, j: usize| {
+        let dot: f64 = row(i)
+            .iter()
+            .zip(row(j))
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum();
+        dot / (norm(i) * norm(j))
+    };
+    let mut listed: BTreeMap<i64, Vec<(i64, i64, f64)>> = BTreeMap::new();
+    let mut st = db
+        .prepare("SELECT unit, rank, other, cosine FROM similar_units ORDER BY unit, rank")
+        .unwrap();
+    for r in st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+    {
+        let (unit, rank, other, c): (i64, i64, i64, f64) = r.unwrap();
+        listed.entry(unit).or_default().push((rank, other, c));
+    }
+    let live: Vec<usize> = (0..n).filter(|&i| norm(i) > 0.0).collect();
+    assert_eq!(
+        listed.len(),
+        live.len(),
+        "one neighbour list per non-zero decoder row"
+    );
+    // Spot-check every 37th feature exhaustively (all pairs would be 1280² cosines in debug).
+    for &i in live.iter().step_by(37) {
+        let list = &listed[&(i as i64)];
+        assert_eq!(list.len(), 10);
+        for (k, &(rank, other, c)) in list.iter().enumerate() {
+            assert_eq!(rank, k as i64);
+            assert_ne!(other, i as i64);
+            assert!(
+                (c - cosine(i, other as usize)).abs() < 1e-4,
+                "unit {i} rank {k}"
+            );
+        }
+        let last = list[9].2;
+        let named: BTreeSet<i64> = list.iter().map(|t| t.1).collect();
+        let closer = live
+            .iter()
+            .filter(|&&j| j != i && !named.contains(&(j as i64)) && cosine(i, j) > last + 1e-4)
+            .count();
+        assert_eq!(
+            closer, 0,
+            "unit {i}: an unlisted feature is closer than rank 9"
+        );
+    }
+}
+
 #[test]
 fn residue_codes_take_the_max_over_residues_and_score_concepts() {
     let f = fixture();
@@ -426,6 +490,7 @@ fn residue_codes_take_the_max_over_residues_and_score_concepts() {
     ]));
     let db = open_atlas(&atlas);
     check_summary_against_atlas(&out, &db, (1280, 320));
+    check_similar_units_against_decoder(&db, &sae);
     let meta = |key: &str| -> String {
         db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .unwrap()

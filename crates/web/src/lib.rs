@@ -29,7 +29,7 @@ mod index;
 mod live;
 mod pages;
 mod server;
-pub mod similar;
+pub use plmscope_interpret::similar;
 pub mod synthetic;
 mod tracks;
 

@@ -326,6 +326,9 @@ fn run(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> 
         req,
     )?;
     record_source(req, &staging)?;
+    if let Some(warning) = record_similar_units(req, &staging)? {
+        warnings.push(warning);
+    }
     plmscope_fsutil::persist(&staging, &req.out)?;
     summary.atlas = req.out.clone();
     let descriptions = plmscope_interpret::describe::description_stats(&req.out)
@@ -369,6 +372,54 @@ fn record_source(req: &AnalyzeRequest, atlas: &std::path::Path) -> Result<()> {
     let source = plmscope_interpret::compare::source_from_manifest(&json, &manifest, &req.out);
     plmscope_interpret::compare::record_source(atlas, &source)
         .with_context(|| format!("recording the source of {}", req.out.display()))
+}
+
+/// Features nearest each feature by decoder cosine (table `similar_units`, shown by `serve`), from
+/// the dictionary the code set records. A dictionary that cannot be found or read is a warning,
+/// not an error: the atlas is complete without the table.
+fn record_similar_units(req: &AnalyzeRequest, atlas: &std::path::Path) -> Result<Option<String>> {
+    const NEIGHBOURS: usize = 10;
+    let Some(codes) = req.codes.as_deref() else {
+        return Ok(None);
+    };
+    let manifest = codes.join("manifest.json");
+    let recorded = std::fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| {
+            json.pointer("/dictionary/id")
+                .and_then(|id| id.as_str())
+                .map(str::to_string)
+        });
+    let Some(recorded) = recorded else {
+        return Ok(Some(format!(
+            "{} names no dictionary; no similar features stored",
+            manifest.display()
+        )));
+    };
+    let found = plmscope_interpret::compare::resolve_recorded_path(&recorded, &req.out)
+        .or_else(|| plmscope_interpret::compare::resolve_recorded_path(&recorded, &manifest));
+    let dictionary = match found.map(|dir| plmscope_sae::io::load(&dir)) {
+        Some(Ok(dictionary)) => dictionary,
+        Some(Err(e)) => {
+            return Ok(Some(format!(
+                "dictionary {recorded} could not be read ({e}); no similar features stored"
+            )))
+        }
+        None => {
+            return Ok(Some(format!(
+                "dictionary {recorded} not found; no similar features stored"
+            )))
+        }
+    };
+    let neighbours = plmscope_interpret::similar::decoder_neighbours(
+        &dictionary.w_dec,
+        dictionary.d_sae,
+        NEIGHBOURS,
+    );
+    plmscope_interpret::similar::store_similar_units(atlas, &neighbours, 0)
+        .with_context(|| format!("writing similar_units into {}", atlas.display()))?;
+    Ok(None)
 }
 
 /// The Gene Ontology when GO is to be tested: an ontology and GO annotations go together, and

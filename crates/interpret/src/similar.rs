@@ -3,13 +3,14 @@
 //!
 //! [`decoder_neighbours`] computes them from a dictionary; [`write_similar_units`] stores them in
 //! an atlas as `similar_units (unit, rank, other, cosine)` (feature unit ids, `unit = index`
-//! as `meta.feature_unit_ids` gives them), which `serve` reads when present.
+//! as `meta.feature_unit_ids` gives them). `analyze` writes the table when the code set's
+//! dictionary can be found; `serve` reads it, or computes it from `--sae`.
 //!
 //! ```no_run
 //! let dictionary = plmscope_sae::io::load(std::path::Path::new("sae-l6")).unwrap();
-//! let neighbours = plmscope_web::similar::decoder_neighbours(&dictionary.w_dec, dictionary.d_sae, 10);
+//! let neighbours = plmscope_interpret::similar::decoder_neighbours(&dictionary.w_dec, dictionary.d_sae, 10);
 //! let atlas = rusqlite::Connection::open("atlas.sqlite").unwrap();
-//! plmscope_web::similar::write_similar_units(&atlas, &neighbours, 0).unwrap();
+//! plmscope_interpret::similar::write_similar_units(&atlas, &neighbours, 0).unwrap();
 //! ```
 
 use rusqlite::{params, Connection};
@@ -117,4 +118,13 @@ pub fn write_similar_units(
     }
     tx.execute_batch("CREATE INDEX similar_units_unit ON similar_units (unit);")?;
     tx.commit()
+}
+
+/// [`write_similar_units`] into the atlas at `path`.
+pub fn store_similar_units(
+    path: &std::path::Path,
+    neighbours: &[Vec<Neighbour>],
+    feature_offset: i64,
+) -> rusqlite::Result<()> {
+    write_similar_units(&Connection::open(path)?, neighbours, feature_offset)
 }
