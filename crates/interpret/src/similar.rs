@@ -6,11 +6,16 @@
 //! as `meta.feature_unit_ids` gives them). `analyze` writes the table when the code set's
 //! dictionary can be found; `serve` reads it, or computes it from `--sae`.
 //!
-//! ```no_run
-//! let dictionary = plmscope_sae::io::load(std::path::Path::new("sae-l6")).unwrap();
-//! let neighbours = plmscope_interpret::similar::decoder_neighbours(&dictionary.w_dec, dictionary.d_sae, 10);
-//! let atlas = rusqlite::Connection::open("atlas.sqlite").unwrap();
-//! plmscope_interpret::similar::write_similar_units(&atlas, &neighbours, 0).unwrap();
+//! ```
+//! use plmscope_interpret::similar::{decoder_neighbours, write_similar_units};
+//! // Three latents in 2-d: 0 and 1 point almost the same way, 2 is orthogonal to both.
+//! let w_dec = [1.0, 0.0, 0.9, 0.1, 0.0, 1.0];
+//! let neighbours = decoder_neighbours(&w_dec, 3, 1);
+//! assert_eq!(neighbours[0][0].other, 1);
+//! let atlas = rusqlite::Connection::open_in_memory().unwrap();
+//! write_similar_units(&atlas, &neighbours, 0).unwrap();
+//! let n: i64 = atlas.query_row("SELECT count(*) FROM similar_units", [], |r| r.get(0)).unwrap();
+//! assert_eq!(n, 3);
 //! ```
 
 use rusqlite::{params, Connection};

@@ -418,6 +418,8 @@ fn write_embed_part(
                 .into_iter()
                 .map(|(dir, _)| (dir, mine.clone().map(shard_file_name).collect()))
                 .collect(),
+            files: Vec::new(),
+            go: None,
         },
     )?;
     Ok(())

@@ -327,6 +327,8 @@ pub fn encode_part(
             ranges: &ranges,
             weights: &shard_rows,
             sets: vec![(String::new(), mine.map(codes_file_name).collect())],
+            files: Vec::new(),
+            go: None,
         },
     )?;
     Ok(summary)

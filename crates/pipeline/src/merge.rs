@@ -1,6 +1,7 @@
-//! `plmscope merge PART... --out DIR`: joins the parts of a sharded embed or encode
+//! `plmscope merge PART... --out DIR|ATLAS`: joins the parts of a sharded embed or encode
 //! ([`crate::shard`]) into the activation sets or code set a single process writes, byte for
-//! byte.
+//! byte, and the parts of a sharded analyze into the atlas a single process writes, table by
+//! table.
 //!
 //! Before anything is written, merge checks that
 //! - every PART is a directory holding a `part.json` (a part without one is unfinished);
@@ -16,6 +17,18 @@
 //! writer finish: the manifest (with every shard's sha256) and `proteins.tsv` are written by the
 //! same code as in a single-process run, from the same shards, so they are the same bytes.
 //! A merge that stops half-way is rerun as is.
+//!
+//! Analyze parts (`plmscope_interpret::pipeline::parts::merge_parts`): the first part's atlas is
+//! copied under the staging name a single-process analyze uses (`ATLAS.staging`), the other
+//! parts' per-unit rows are appended, and what depends on all units is recomputed: each kind's
+//! and source's enrichment q over every part's materialised tests with m = the sum of the parts'
+//! `total_tests` (then the `--store-tests` filter), GO coherence (with the Gene Ontology the
+//! parts recorded, checked against its sha256), and the summary counts in meta. The atlas is
+//! renamed to `ATLAS` only when complete; a failed merge leaves none. Every table then holds
+//! the rows of a single-process analyze of the same inputs and options, equal value for value;
+//! meta `summary` names the path it was written under (`ATLAS.staging`), as in a single run.
+//! SQLite's own statistics (`sqlite_stat1`, `sqlite_stat4`, rebuilt by `ANALYZE`) are not atlas
+//! data and may differ.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +38,10 @@ use plmscope_store::{
     ActivationManifest, ActivationSetWriter, CodeSetWriter, ACTIVATIONS_FORMAT, MANIFEST_FILE,
 };
 
+use plmscope_bio::GoDag;
+
+use crate::analyze::{staging_path, PART_ATLAS};
+use crate::fingerprint::file_sha256;
 use crate::shard::{by_index, PartManifest, PartStage, PART_FILE};
 use crate::Progress;
 
@@ -50,6 +67,13 @@ pub struct MergeOutcome {
 
 impl std::fmt::Display for MergeOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.stage == PartStage::Analyze {
+            return write!(
+                f,
+                "merged {} analyze parts into one atlas (q-values recomputed over all parts)",
+                self.parts
+            );
+        }
         write!(
             f,
             "merged {} {} parts ({} shard files) into {} set{}",
@@ -85,6 +109,9 @@ pub fn merge(req: &MergeRequest, progress: &dyn Progress) -> Result<MergeOutcome
         progress.advance(1);
     }
     progress.finish();
+    if first.stage == PartStage::Analyze {
+        return merge_analyze(&req.out, &parts, progress);
+    }
     std::fs::create_dir_all(&req.out).with_context(|| format!("creating {}", req.out.display()))?;
     let mut sets = Vec::new();
     let mut files = 0;
@@ -129,6 +156,68 @@ pub fn merge(req: &MergeRequest, progress: &dyn Progress) -> Result<MergeOutcome
         parts: parts.len(),
         sets,
         files,
+    })
+}
+
+/// Joins analyze parts into one atlas at `out` (see the module docs): written under the
+/// staging name a single-process analyze uses, and renamed into place when complete.
+fn merge_analyze(
+    out: &Path,
+    parts: &[(PathBuf, PartManifest)],
+    progress: &dyn Progress,
+) -> Result<MergeOutcome> {
+    let first = &parts[0].1;
+    let dag = match &first.go {
+        Some(go) => {
+            let path = Path::new(&go.file);
+            if !path.exists() {
+                bail!(
+                    "the parts were analysed with the Gene Ontology {}, which merge needs again \
+                     (GO coherence over all parts) and cannot find",
+                    path.display()
+                );
+            }
+            if file_sha256(path)? != go.sha256 {
+                bail!(
+                    "{} changed since the parts were analysed (sha256 differs from part.json); \
+                     merge needs the same Gene Ontology: restore it, or rerun every part",
+                    path.display()
+                );
+            }
+            progress.message(&format!("reading {}", path.display()));
+            Some(GoDag::open(path).context("reading the Gene Ontology")?)
+        }
+        None => None,
+    };
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating the folder of {}", out.display()))?;
+    }
+    if out.is_dir() {
+        bail!(
+            "--out {} is a directory; analyze parts merge into one atlas file",
+            out.display()
+        );
+    }
+    let atlases: Vec<PathBuf> = parts.iter().map(|(dir, _)| dir.join(PART_ATLAS)).collect();
+    let staging = staging_path(out);
+    progress.message(&format!("writing {}", out.display()));
+    let merged = plmscope_interpret::pipeline::parts::merge_parts(
+        &atlases,
+        &staging,
+        &staging,
+        dag.as_ref(),
+    );
+    if let Err(e) = merged {
+        drop(std::fs::remove_file(&staging));
+        return Err(e).with_context(|| format!("merging the parts into {}", out.display()));
+    }
+    plmscope_fsutil::persist(&staging, out)?;
+    Ok(MergeOutcome {
+        stage: PartStage::Analyze,
+        parts: parts.len(),
+        sets: vec![out.to_path_buf()],
+        files: atlases.len(),
     })
 }
 

@@ -1,5 +1,5 @@
-//! `--shard i/N`: splitting embed and encode into N jobs that write disjoint, self-describing
-//! parts, which [`crate::merge`] joins into exactly what one process writes.
+//! `--shard i/N`: splitting embed, encode and analyze into N jobs that write disjoint,
+//! self-describing parts, which [`crate::merge`] joins into exactly what one process writes.
 //!
 //! # Split rule
 //! A part is a **contiguous run of store shards** (the fixed runs of `proteins_per_shard`
@@ -11,6 +11,10 @@
 //! `(i + 1) / N` of the total weight (the earlier one on a tie). The split depends only on the input
 //! (lengths after the invalid/long policies, and the shard size), so N independent jobs agree on
 //! it; with more parts than shards some parts are empty, which is allowed.
+//!
+//! **analyze** splits by units instead: the combined unit list (features `0..F`, then neurons
+//! `F..F+M`, the atlas's unit ids) is cut by [`balanced_ranges`] with weight 1 per unit, so part
+//! `i` owns a contiguous run of about `(F+M)/N` units (`weight` `units`, `ranges` in unit ids).
 //!
 //! `auto/N` takes `i` from `SLURM_ARRAY_TASK_ID`, so a Slurm array `--array=0-(N-1)` runs
 //! `plmscope embed ... --shard auto/N` unchanged in every task.
@@ -27,6 +31,16 @@
 //! same command resumes it (complete shards are kept, like an unsharded run), and a rerun first
 //! deletes any file that no longer matches its recorded sha256, so a damaged part is repaired by
 //! rerunning it.
+//!
+//! An **analyze** part is the directory `--out` holding `atlas.sqlite` and `part.json`, whose
+//! `files` record the part atlas (size, sha256) and `go` the Gene Ontology read (absolute path,
+//! size, sha256: merge reads it again for GO coherence). `input_sha256` hashes the request (less
+//! `--out` and `--shard`) and the sha256 of every input file. The part atlas holds every table
+//! without a `unit` column whole (as one process writes it), the per-unit tables only for the
+//! part's units, every materialised enrichment test of those units with its `ln_p` (whatever
+//! `--store-tests` says), no coherence, and the part's test count `m` in meta
+//! `<kind>_<source>_total_tests`; see `plmscope_interpret::pipeline::parts`. An analyze part is
+//! not resumed: a rerun writes it again.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -136,6 +150,7 @@ pub fn balanced_ranges(weights: &[u64], count: usize) -> Vec<Range<usize>> {
 pub enum PartStage {
     Embed,
     Encode,
+    Analyze,
 }
 
 impl PartStage {
@@ -143,6 +158,7 @@ impl PartStage {
         match self {
             PartStage::Embed => "embed",
             PartStage::Encode => "encode",
+            PartStage::Analyze => "analyze",
         }
     }
 }
@@ -185,8 +201,16 @@ pub struct PartManifest {
     pub ranges: Vec<[usize; 2]>,
     /// Weight of every part.
     pub weights: Vec<u64>,
-    /// Every set the part wrote.
+    /// Every set the part wrote (embed, encode).
+    #[serde(default)]
     pub sets: Vec<PartSet>,
+    /// Files the part wrote outside sets, relative to the part (analyze: the part atlas).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<PartFile>,
+    /// analyze with GO: the Gene Ontology read (absolute path, size, sha256), which merge needs
+    /// again for GO coherence over the merged q-values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go: Option<PartFile>,
 }
 
 impl PartManifest {
@@ -230,6 +254,12 @@ impl PartManifest {
     /// The first file of the part that is missing or differs from its recorded size and
     /// sha256, as `(set dir / file, what is wrong)`.
     pub fn first_damaged(&self, part: &Path) -> Result<Option<(PathBuf, String)>> {
+        for f in &self.files {
+            let path = part.join(&f.file);
+            if let Some(problem) = file_problem(&path, f)? {
+                return Ok(Some((path, problem)));
+            }
+        }
         for set in &self.sets {
             let dir = part.join(&set.dir);
             for f in &set.files {
@@ -286,6 +316,14 @@ pub fn prepare_part_dir(part: &Path) -> Result<()> {
     // An unreadable part.json says nothing trustworthy: the shard files are still checked by
     // the store's resume (header and length).
     if let Ok(manifest) = PartManifest::read(part) {
+        for f in &manifest.files {
+            let file = part.join(&f.file);
+            if file.exists() && file_problem(&file, f)?.is_some() {
+                tracing::warn!("{} is damaged; rewriting it", file.display());
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("removing {}", file.display()))?;
+            }
+        }
         for set in &manifest.sets {
             let dir = part.join(&set.dir);
             for f in &set.files {
@@ -324,6 +362,10 @@ pub struct PartWrite<'a> {
     pub weights: &'a [u64],
     /// Set directories relative to the part, each with its shard file names (this part's).
     pub sets: Vec<(String, Vec<String>)>,
+    /// Other files the part wrote, relative to the part.
+    pub files: Vec<String>,
+    /// An input file merge reads again (analyze: the Gene Ontology).
+    pub go: Option<PathBuf>,
 }
 
 /// Hashes the part's files and writes `part/part.json` atomically.
@@ -349,6 +391,29 @@ pub fn write_part(part: &Path, w: PartWrite) -> Result<PartManifest> {
             files: records,
         });
     }
+    let record = |path: &Path, file: String| -> Result<PartFile> {
+        let bytes = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        Ok(PartFile {
+            file,
+            bytes,
+            sha256: file_sha256(path)?,
+        })
+    };
+    let files = w
+        .files
+        .into_iter()
+        .map(|file| record(&part.join(&file), file))
+        .collect::<Result<Vec<_>>>()?;
+    let go = match w.go {
+        Some(path) => {
+            let absolute = std::fs::canonicalize(&path)
+                .with_context(|| format!("resolving {}", path.display()))?;
+            Some(record(&absolute, absolute.to_string_lossy().into_owned())?)
+        }
+        None => None,
+    };
     let weights: Vec<u64> = w
         .ranges
         .iter()
@@ -365,6 +430,8 @@ pub fn write_part(part: &Path, w: PartWrite) -> Result<PartManifest> {
         ranges: w.ranges.iter().map(|r| [r.start, r.end]).collect(),
         weights,
         sets,
+        files,
+        go,
     };
     let mut text = serde_json::to_string_pretty(&manifest)?;
     text.push('\n');

@@ -31,7 +31,7 @@
 //! extra = ["--qos=long"]     # further #SBATCH lines
 //!
 //! [slurm.analyze]
-//! shards = 4                 # analyze by units (only when asked: needs analyze --shard)
+//! shards = 4                 # analyze split by units (only when asked; merge recomputes q)
 //! ```
 
 use std::collections::BTreeSet;
@@ -271,8 +271,9 @@ pub fn plan_jobs(study: &Study, req: &SlurmRequest) -> Result<SlurmPlan> {
             continue;
         }
         let res = section.resources(stage.kind);
-        // Analyze is split only when `[slurm.analyze] shards` asks (its parts need a plmscope
-        // whose analyze takes --shard and whose merge joins atlases).
+        // Analyze is split only when `[slurm.analyze] shards` asks: its parts redo the
+        // per-protein work (loading, summaries) in every task, so splitting pays off only for
+        // large dictionaries; merge recomputes the q-values over all parts.
         let shards = if stage.kind == "analyze" {
             section.analyze.shards.unwrap_or(1)
         } else {
@@ -289,13 +290,8 @@ pub fn plan_jobs(study: &Study, req: &SlurmRequest) -> Result<SlurmPlan> {
             continue;
         }
         let parts_dir = out.join("parts").join(stage.id.replace('/', "__"));
-        let part = |i: &str| {
-            let mut p = parts_dir.join(format!("part-{i}")).display().to_string();
-            if stage.kind == "analyze" {
-                p.push_str(".sqlite");
-            }
-            p
-        };
+        // A part is a directory for every stage (analyze: its part atlas and part.json).
+        let part = |i: &str| parts_dir.join(format!("part-{i}")).display().to_string();
         let command = shard_command(stage, &ctx, shards, &part("${SLURM_ARRAY_TASK_ID}"))?;
         let setup = format!("mkdir -p {}\n", qp(&parts_dir));
         jobs.push(ctx.job(

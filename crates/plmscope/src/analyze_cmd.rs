@@ -10,6 +10,7 @@ use plmscope_pipeline::analyze::{
     LabelSource,
 };
 use plmscope_pipeline::presets::Preset;
+use plmscope_pipeline::shard::ShardSpec;
 
 use crate::progress::BarProgress;
 
@@ -28,6 +29,10 @@ pub enum Correction {
 /// GO annotations, Pfam a file with Pfam, concepts residue-level units and residue labels.
 /// Defaults: GO terms with 5..=1000 annotated proteins, all namespaces, Benjamini-Hochberg at
 /// 0.05 over all tests of one kind and source.
+///
+/// Large dictionaries can be split over jobs by units: `--shard i/N --out PART_i` for i in
+/// 0..N, then `plmscope merge PART_0 ... PART_{N-1} --out ATLAS`, which recomputes the q-values
+/// (and coherence and summary counts) over all parts: the atlas equals a single run's.
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("features").args(["codes", "activations"]))]
 pub struct AnalyzeArgs {
@@ -99,12 +104,19 @@ pub struct AnalyzeArgs {
     /// all; every test counts in the correction whatever is stored.
     #[arg(long, default_value = "nominal", value_parser = ["nominal", "significant", "all"])]
     store_tests: String,
-    /// The atlas (SQLite) to write.
+    /// The atlas (SQLite) to write; with --shard, the part directory (atlas.sqlite + part.json).
     #[arg(long)]
     out: PathBuf,
     /// Also export every atlas table as DIR/<table>.tsv.
     #[arg(long, value_name = "DIR")]
     tsv: Option<PathBuf>,
+    /// Analyse only part i of N (0-based; auto/N takes i from SLURM_ARRAY_TASK_ID): the units
+    /// (features, then neurons) are cut into N contiguous runs of about equal count, and the
+    /// part's units are written with every enrichment test's p into the directory --out
+    /// (atlas.sqlite + part.json); `plmscope merge PART... --out ATLAS` then recomputes q over
+    /// all parts and writes the atlas one process writes.
+    #[arg(long, value_name = "i/N")]
+    shard: Option<String>,
 }
 
 impl AnalyzeArgs {
@@ -145,6 +157,7 @@ impl AnalyzeArgs {
             tsv: self.tsv,
             fasta: self.fasta,
             residue_windows: self.residue_windows,
+            shard: self.shard.as_deref().map(ShardSpec::parse).transpose()?,
         };
         if let Some(p) = preset {
             req.namespaces = parse_namespaces(p.namespaces)?;

@@ -58,8 +58,9 @@ enum Command {
     Export(exchange_cmd::ExportArgs),
     /// Turn embeddings from fair-esm, HDF5 or NumPy files into an activation set.
     Import(exchange_cmd::ImportArgs),
-    /// Join the parts of a sharded embed or encode (--shard i/N) into one set, equal byte for
-    /// byte to a single-process run's.
+    /// Join the parts of a sharded embed, encode or analyze (--shard i/N) into one set (equal
+    /// byte for byte to a single-process run's) or one atlas (equal table by table; q over all
+    /// parts).
     Merge(merge_cmd::MergeArgs),
     /// Describe an atlas's units in words with a language model, and score the descriptions.
     Describe(describe_cmd::DescribeArgs),

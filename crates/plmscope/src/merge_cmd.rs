@@ -1,4 +1,4 @@
-//! `plmscope merge PART... --out DIR`: arguments → [`plmscope_pipeline::merge`].
+//! `plmscope merge PART... --out DIR|ATLAS`: arguments → [`plmscope_pipeline::merge`].
 
 use std::path::PathBuf;
 
@@ -10,11 +10,12 @@ use crate::progress::BarProgress;
 
 #[derive(Args)]
 pub struct MergeArgs {
-    /// Part directories, each the --out of one `embed` or `encode` run with --shard i/N (any
-    /// order; all N parts are needed).
+    /// Part directories, each the --out of one `embed`, `encode` or `analyze` run with
+    /// --shard i/N (any order; all N parts are needed).
     #[arg(required = true, value_name = "PART")]
     parts: Vec<PathBuf>,
-    /// The merged result: embed's output directory (one sub-directory per set) or the code set.
+    /// The merged result: embed's output directory (one sub-directory per set), the code set,
+    /// or the atlas (analyze: q-values and coherence recomputed over all parts).
     #[arg(long)]
     out: PathBuf,
 }

@@ -12,12 +12,14 @@ use crate::error::{AnalysisError, AnalysisResult};
 /// Units per dense block when building residue activations (bounds the memory of dense units).
 const CONCEPT_BLOCK: u32 = 64;
 
-/// Scores of every (unit, concept) pair; `None` for protein-level activations (no residues).
+/// Scores of every (unit, concept) pair of the units `range` (indices in the kind); `None` for
+/// protein-level activations (no residues).
 pub(crate) fn concept_scores(
     activations: &Activations,
     input: &ConceptInput,
     n_proteins: usize,
     options: &ConceptOptions,
+    range: std::ops::Range<u32>,
 ) -> AnalysisResult<Option<Vec<ConceptScore>>> {
     let Some(rows) = activations.residue_rows() else {
         return Ok(None);
@@ -45,8 +47,9 @@ pub(crate) fn concept_scores(
     };
     let scores = match *activations {
         Activations::SparseResidues { codes, .. } => {
-            let n_units = codes.n_units as usize;
-            let mut units: Vec<UnitActivations> = (0..codes.n_units)
+            let wanted = range.start..range.end.min(codes.n_units);
+            let mut units: Vec<UnitActivations> = wanted
+                .clone()
                 .map(|unit| UnitActivations {
                     unit,
                     rows: Vec::new(),
@@ -56,9 +59,10 @@ pub(crate) fn concept_scores(
             for (r, &label_row) in label_rows.iter().enumerate() {
                 let range = codes.row_ptr[r] as usize..codes.row_ptr[r + 1] as usize;
                 for (&f, &v) in codes.feature[range.clone()].iter().zip(&codes.value[range]) {
-                    if v > 0.0 && (f as usize) < n_units {
-                        units[f as usize].rows.push(label_row);
-                        units[f as usize].values.push(v);
+                    if v > 0.0 && wanted.contains(&f) {
+                        let u = (f - wanted.start) as usize;
+                        units[u].rows.push(label_row);
+                        units[u].values.push(v);
                     }
                 }
             }
@@ -67,11 +71,14 @@ pub(crate) fn concept_scores(
         Activations::DenseResidues {
             values, n_units, ..
         } => {
-            let starts: Vec<u32> = (0..n_units).step_by(CONCEPT_BLOCK as usize).collect();
+            let last = range.end.min(n_units);
+            let starts: Vec<u32> = (range.start..last)
+                .step_by(CONCEPT_BLOCK as usize)
+                .collect();
             let blocks = starts
                 .into_par_iter()
                 .map(|start| {
-                    let end = (start + CONCEPT_BLOCK).min(n_units);
+                    let end = (start + CONCEPT_BLOCK).min(last);
                     let mut units: Vec<UnitActivations> = (start..end)
                         .map(|unit| UnitActivations {
                             unit,

@@ -81,13 +81,14 @@ impl Tracks {
     }
 }
 
-/// Runs the measures asked for on every unit of one kind.
+/// Runs the measures asked for on the units `range` (indices in the kind), in order.
 pub(crate) fn unit_measures(
     activations: &Activations,
     n_proteins: u32,
     protein_lengths: Option<&[u32]>,
     families: Option<&FamilyTask>,
     patterns: Option<&PatternOptions>,
+    range: std::ops::Range<u32>,
 ) -> AnalysisResult<Vec<UnitMeasures>> {
     let tracks = patterns.and_then(|_| Tracks::new(activations, n_proteins, protein_lengths));
     let measure = |unit: u32, profile: &[f32]| UnitMeasures {
@@ -109,7 +110,7 @@ pub(crate) fn unit_measures(
         Activations::SparseProteins(codes) | Activations::SparseResidues { codes, .. } => {
             let columns =
                 ProteinColumns::from_sparse(&codes, activations.residue_rows(), n_proteins)?;
-            (0..columns.n_units())
+            (range.start..range.end.min(columns.n_units()))
                 .into_par_iter()
                 .map(|unit| {
                     let column = columns.column(unit);
@@ -126,11 +127,12 @@ pub(crate) fn unit_measures(
             values, n_units, ..
         } => {
             let rows = activations.residue_rows();
-            let starts: Vec<u32> = (0..n_units).step_by(DENSE_BLOCK as usize).collect();
+            let last = range.end.min(n_units);
+            let starts: Vec<u32> = (range.start..last).step_by(DENSE_BLOCK as usize).collect();
             starts
                 .into_par_iter()
                 .flat_map_iter(|start| {
-                    let units = start..(start + DENSE_BLOCK).min(n_units);
+                    let units = start..(start + DENSE_BLOCK).min(last);
                     let block = dense_block(values, n_units, rows, n_proteins, units.clone());
                     units
                         .zip(block.values)
@@ -148,8 +150,9 @@ pub(crate) type KindMeasures = (
     Option<BTreeMap<String, u32>>,
 );
 
-/// Runs [`unit_measures`] for one kind and writes `family_specificity` and `unit_patterns`;
-/// returns the summaries (each `None` when its part did not run).
+/// Runs [`unit_measures`] for the units `range` of one kind and writes `family_specificity` and
+/// `unit_patterns`; returns the summaries of those units (each `None` when its part did not
+/// run).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_and_write(
     activations: &Activations,
@@ -160,7 +163,9 @@ pub(crate) fn run_and_write(
     unit_offset: u32,
     min_f1: f64,
     writer: &AtlasWriter,
+    range: std::ops::Range<u32>,
 ) -> AnalysisResult<KindMeasures> {
+    let unit_offset = unit_offset + range.start;
     let patterns = patterns.filter(|_| activations.residue_rows().is_some());
     if family.is_none() && patterns.is_none() {
         return Ok((None, None));
@@ -171,6 +176,7 @@ pub(crate) fn run_and_write(
         protein_lengths,
         family.map(|f| f.0),
         patterns,
+        range,
     )?;
     let family_summary = match family {
         Some((_, ids)) => {

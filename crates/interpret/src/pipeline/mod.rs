@@ -7,6 +7,7 @@ mod coherence_stage;
 mod concept_stage;
 mod interprot_stage;
 mod options;
+pub mod parts;
 mod rules;
 mod terms;
 mod units;
@@ -275,30 +276,31 @@ impl Stages<'_> {
             family_specificity: None,
             patterns: None,
         };
+        // A part tests only its own units and stores every materialised test: merge recomputes
+        // q over all parts and applies `store_tests` then.
+        let n = activations.n_units();
+        let (local, store) = match &options.units {
+            Some(range) => {
+                let start = range.start.saturating_sub(unit_offset).min(n);
+                let end = range.end.saturating_sub(unit_offset).min(n);
+                (start..end.max(start), StoreTests::All)
+            }
+            None => (0..n, options.store_tests),
+        };
+        let tested = &processed.foregrounds[local.start as usize..local.end as usize];
         if let Some(space) = self.families {
-            let (result, terms) = space.run_and_write(
-                kind,
-                &processed.foregrounds,
-                unit_offset,
-                options.alpha,
-                options.store_tests,
-                writer,
-            )?;
+            let (result, terms) =
+                space.run_and_write(kind, tested, unit_offset, options.alpha, store, writer)?;
             writer.set_meta(&format!("{prefix}_pfam_total_tests"), result.total_tests)?;
             summary.families = Some(terms);
         }
         if let (Some(space), Some(go_input)) = (self.go, self.inputs.go) {
-            let (result, terms) = space.run_and_write(
-                kind,
-                &processed.foregrounds,
-                unit_offset,
-                options.alpha,
-                options.store_tests,
-                writer,
-            )?;
+            let (result, terms) =
+                space.run_and_write(kind, tested, unit_offset, options.alpha, store, writer)?;
             writer.set_meta(&format!("{prefix}_go_total_tests"), result.total_tests)?;
             summary.go = Some(terms);
-            if let (Some(coherence), Some(namespaces)) = (options.coherence, &space.namespaces) {
+            let coherence = options.coherence.filter(|_| options.units.is_none());
+            if let (Some(coherence), Some(namespaces)) = (coherence, &space.namespaces) {
                 let candidates: BTreeMap<Namespace, Vec<u32>> = options
                     .namespaces
                     .iter()
@@ -331,6 +333,7 @@ impl Stages<'_> {
                 input,
                 self.n_proteins as usize,
                 &options.concepts,
+                local.clone(),
             )?;
             if let Some(scores) = scores {
                 writer.insert_concepts(scores.iter().map(|s| ConceptRow {
@@ -386,6 +389,7 @@ impl Stages<'_> {
             unit_offset,
             options.concept_min_f1,
             writer,
+            local,
         )?;
         writer.set_meta(&format!("{prefix}_summary"), json(&summary))?;
         Ok(summary)

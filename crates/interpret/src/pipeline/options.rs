@@ -121,6 +121,14 @@ pub struct AnalysisOptions {
     /// `meta.inputs` as a JSON array.
     #[serde(skip)]
     pub inputs: Vec<InputFile>,
+    /// `Some(range)`: this run is one part of a sharded analysis ([`super::parts`]) and owns the
+    /// units `range` (atlas unit ids: features first, then neurons). Every unit is still
+    /// summarised (the neurons' matched rule needs the features' median study size), but only
+    /// the part's units are tested for enrichment, every materialised test is stored (merge
+    /// recomputes q over all parts), coherence is left to merge, and [`super::parts::trim_to_units`]
+    /// keeps only the part's rows. Not recorded in `meta.options`.
+    #[serde(skip)]
+    pub units: Option<std::ops::Range<u32>>,
 }
 
 fn all_namespaces() -> Vec<Namespace> {
@@ -172,12 +180,13 @@ impl Default for AnalysisOptions {
             family_specificity: Some(FamilySpecificityOptions::default()),
             patterns: Some(PatternOptions::default()),
             inputs: Vec::new(),
+            units: None,
         }
     }
 }
 
 /// Enrichment counts of one kind against one annotation source.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TermSummary {
     pub tested_terms: u32,
     pub terms_removed_by_size: u32,
@@ -196,7 +205,7 @@ pub struct TermSummary {
 }
 
 /// Concept counts of one kind.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConceptSummary {
     pub pairs: u32,
     /// Units with a concept at held-out F1 >= `concept_min_f1`.
@@ -205,7 +214,7 @@ pub struct ConceptSummary {
 }
 
 /// What one kind of unit yielded.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KindSummary {
     /// `feature` or `neuron`.
     pub kind: String,
@@ -226,7 +235,7 @@ pub struct KindSummary {
 }
 
 /// Family F1 counts of one kind.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FamilySpecificitySummary {
     /// (unit, family) pairs scored.
     pub pairs: u32,
@@ -236,7 +245,7 @@ pub struct FamilySpecificitySummary {
 }
 
 /// What [`super::analyze`] did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AnalysisSummary {
     pub atlas: PathBuf,
     pub proteins: u32,

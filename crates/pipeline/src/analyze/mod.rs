@@ -9,6 +9,18 @@
 //! `plmscope-interpret`, which writes the atlas under a temporary name and renames it only when
 //! complete, so a failed run leaves no atlas.
 //!
+//! # Sharding
+//! With [`AnalyzeRequest::shard`] (`--shard i/N`), part `i` owns a contiguous run of the units
+//! (features `0..F`, then neurons; [`crate::shard::balanced_ranges`] with weight 1 per unit)
+//! and writes the directory `out` with [`PART_ATLAS`] and `part.json`. Every part reads all
+//! inputs and summarises every unit (the neurons' matched study-set size is the features'
+//! median), but tests enrichment, scores concepts, family F1 and pattern classes only for its
+//! units; it keeps every materialised enrichment test (merge recomputes q over all parts and
+//! then applies `--store-tests`) and leaves coherence to merge. Tables without a `unit` column
+//! are written whole by every part; the describe tables (`protein_activations`,
+//! `residue_windows`) and `similar_units` are computed whole and trimmed to the part's units.
+//! [`crate::merge`] joins the parts (`plmscope_interpret::pipeline::parts`).
+//!
 //! ```no_run
 //! use plmscope_pipeline::analyze::{analyze, AnalyzeRequest};
 //! use plmscope_pipeline::NoProgress;
@@ -39,11 +51,15 @@ use plmscope_interpret::provenance::{describe_file, InputFile};
 use plmscope_interpret::{AnalysisInputs, AnalysisOptions};
 use plmscope_store::MANIFEST_FILE;
 
+use crate::shard::{
+    balanced_ranges, input_hash, prepare_part_dir, write_part, PartStage, PartWrite, ShardSpec,
+};
 use crate::Progress;
 use annotations::Annotations;
 use units::{load_codes, load_dense, open_set, Proteins};
 
 pub use annotations::{detect_format, AnnotationFormat};
+pub(crate) use describe_tables::staging_path;
 pub use parse::{
     parse_correction, parse_namespaces, parse_rule, parse_store_tests, LabelKind, LabelSource,
     LigandClass,
@@ -91,6 +107,10 @@ pub struct AnalyzeRequest {
     /// Also store residue windows of residue-level units (what `describe --protocol delphi`
     /// reads; sequences from `fasta`). Off by default: up to 250 windows per unit.
     pub residue_windows: bool,
+    /// `--shard i/N`: analyse only part `i` of the units and write a part into the directory
+    /// `out` (`atlas.sqlite` + `part.json`) for [`crate::merge`]; see the module docs
+    /// ("Sharding").
+    pub shard: Option<ShardSpec>,
 }
 
 impl AnalyzeRequest {
@@ -118,6 +138,7 @@ impl AnalyzeRequest {
             tsv: None,
             fasta: Vec::new(),
             residue_windows: false,
+            shard: None,
         }
     }
 
@@ -136,6 +157,13 @@ impl AnalyzeRequest {
             bail!(
                 "nothing to test the units against: give --annotations (GO, Pfam, UniProt \
                  features), --gaf or --residue-labels"
+            );
+        }
+        if let (Some(spec), Some(dir)) = (self.shard, &self.tsv) {
+            bail!(
+                "--shard {spec} writes a part, which holds only some units: leave out --tsv {} \
+                 and export the merged atlas (plmscope merge, then plmscope export)",
+                dir.display()
             );
         }
         Ok(())
@@ -189,12 +217,58 @@ fn describe_inputs(req: &AnalyzeRequest) -> Result<Vec<InputFile>> {
 pub fn analyze(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> {
     req.check()?;
     progress.start("analyze", None, "");
-    let outcome = run(req, progress);
+    let outcome = match req.shard {
+        Some(spec) => run_part(req, spec, progress),
+        None => run(req, None, progress),
+    };
     progress.finish();
     outcome
 }
 
-fn run(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> {
+/// The part atlas inside a part directory.
+pub const PART_ATLAS: &str = "atlas.sqlite";
+
+/// `--shard i/N`: the analysis of part `i`'s units into the part directory `req.out`.
+fn run_part(
+    req: &AnalyzeRequest,
+    spec: ShardSpec,
+    progress: &dyn Progress,
+) -> Result<AnalyzeOutcome> {
+    let dir = &req.out;
+    if dir.is_file() {
+        bail!(
+            "--shard {spec}: --out {} is a file; a part is a directory (atlas.sqlite and \
+             part.json), merged by plmscope merge PART... --out ATLAS",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    prepare_part_dir(dir)?;
+    let mut inner = req.clone();
+    inner.out = dir.join(PART_ATLAS);
+    inner.shard = None;
+    run(&inner, Some((spec, req)), progress)
+}
+
+/// The sha256 of what a part depends on: the request (less `out` and `shard`, which differ
+/// between parts) and the content of every input file.
+fn part_input_hash(req: &AnalyzeRequest, files: &[InputFile]) -> String {
+    let mut common = req.clone();
+    common.out = PathBuf::new();
+    common.shard = None;
+    let request = format!("{common:?}");
+    let mut hashed: Vec<(&str, &[u8])> = vec![("request", request.as_bytes())];
+    for file in files {
+        hashed.push((file.role.as_deref().unwrap_or(""), file.sha256.as_bytes()));
+    }
+    input_hash(&hashed)
+}
+
+fn run(
+    req: &AnalyzeRequest,
+    part: Option<(ShardSpec, &AnalyzeRequest)>,
+    progress: &dyn Progress,
+) -> Result<AnalyzeOutcome> {
     progress.message("opening activation sets");
     let neuron_set = req.neurons.as_deref().map(open_set).transpose()?;
     let feature_set = req.activations.as_deref().map(open_set).transpose()?;
@@ -274,6 +348,15 @@ fn run(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> 
 
     progress.message("hashing the input files");
     let input_files = describe_inputs(req)?;
+    // A part's units: the combined list (features, then neurons) cut into N contiguous runs
+    // of about equal unit count.
+    let n_units = features.as_ref().map_or(0, |u| u.activations().n_units())
+        + neurons.as_ref().map_or(0, |u| u.activations().n_units());
+    let unit_weights = vec![1u64; n_units as usize];
+    let unit_ranges = part.map(|(spec, _)| balanced_ranges(&unit_weights, spec.count));
+    let part_units = part
+        .zip(unit_ranges.as_ref())
+        .map(|((spec, _), ranges)| ranges[spec.index].start as u32..ranges[spec.index].end as u32);
     let default_feature_rule = match (&features, req.codes.is_some()) {
         (Some(_), false) => ForegroundRule::TopProteins(proteins.len().div_ceil(100).max(1) as u32),
         _ => ForegroundRule::TopKMember,
@@ -286,7 +369,8 @@ fn run(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> 
         method: req.correction,
         alpha: req.alpha,
         store_tests: req.store_tests,
-        inputs: input_files,
+        inputs: input_files.clone(),
+        units: part_units.clone(),
         ..AnalysisOptions::default()
     };
     let inputs = AnalysisInputs {
@@ -329,7 +413,32 @@ fn run(req: &AnalyzeRequest, progress: &dyn Progress) -> Result<AnalyzeOutcome> 
     if let Some(warning) = record_similar_units(req, &staging)? {
         warnings.push(warning);
     }
+    if let (Some(units), Some((spec, _))) = (&part_units, part) {
+        warnings.push(format!(
+            "part {spec} holds units {}..{}: its q-values, significance counts and coherence \
+             are not final; plmscope merge recomputes them over all {} parts",
+            units.start, units.end, spec.count
+        ));
+        plmscope_interpret::pipeline::parts::trim_to_units(&staging, units.clone())
+            .with_context(|| format!("keeping the part's units in {}", req.out.display()))?;
+    }
     plmscope_fsutil::persist(&staging, &req.out)?;
+    if let (Some((spec, outer)), Some(ranges)) = (part, &unit_ranges) {
+        write_part(
+            &outer.out,
+            PartWrite {
+                stage: PartStage::Analyze,
+                spec,
+                input_sha256: part_input_hash(outer, &input_files),
+                weight: "units",
+                ranges,
+                weights: &unit_weights,
+                sets: Vec::new(),
+                files: vec![PART_ATLAS.to_string()],
+                go: req.go.clone(),
+            },
+        )?;
+    }
     summary.atlas = req.out.clone();
     let descriptions = plmscope_interpret::describe::description_stats(&req.out)
         .with_context(|| format!("reading the descriptions of {}", req.out.display()))?;
