@@ -381,3 +381,14 @@ fn remove_if_present(path: &Path) -> AnalysisResult<()> {
         _ => Ok(()),
     }
 }
+
+/// Gathers the query planner's index statistics (`sqlite_stat1`) of the finished atlas at
+/// `path` again, over every table added after [`AtlasWriter::finish`] (similar features, the
+/// source): the last step of a single-process `analyze` and of a merge of parts, so both leave
+/// the same statistics.
+pub fn gather_statistics(path: &Path) -> AnalysisResult<()> {
+    let action = "gathering index statistics";
+    let db = Connection::open(path).map_err(AnalysisError::sqlite(path, action))?;
+    db.execute_batch("ANALYZE")
+        .map_err(AnalysisError::sqlite(path, action))
+}

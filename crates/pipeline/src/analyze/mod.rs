@@ -422,6 +422,7 @@ fn run(
         plmscope_interpret::pipeline::parts::trim_to_units(&staging, units.clone())
             .with_context(|| format!("keeping the part's units in {}", req.out.display()))?;
     }
+    plmscope_interpret::atlas::gather_statistics(&staging)?;
     plmscope_fsutil::persist(&staging, &req.out)?;
     if let (Some((spec, outer)), Some(ranges)) = (part, &unit_ranges) {
         write_part(
