@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod fingerprint;
 pub mod merge;
 pub mod presets;
+pub mod probe;
 pub mod progress;
 pub mod runner;
 pub mod shard;
