@@ -554,7 +554,45 @@ fn an_atlas_without_windows_says_how_to_write_them() {
     options.dry_run = true;
     let error = describe(&path, &options, &mut |_| {}).unwrap_err();
     assert!(
-        error.to_string().contains("write_residue_windows"),
+        error.to_string().contains("--residue-windows --fasta"),
         "{error}"
     );
+}
+
+#[test]
+fn a_delphi_dry_run_counts_every_prompt_and_calls_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (atlas, _) = planted_atlas(dir.path());
+    // A server that would answer: a dry run must not reach it.
+    let server = FakeLlm::start(oracle);
+    let mut provider = ProviderOptions::new(ProviderKind::OpenAi, "model-under-test");
+    provider.base_url = Some(server.openai_url());
+    provider.api_key = Some("k".into());
+    provider.price = Some(Price {
+        input_per_mtok: 1.0,
+        output_per_mtok: 5.0,
+    });
+    let mut options = DescribeOptions::new(provider);
+    options.protocol = Protocol::Delphi;
+    options.units = UnitSelection::Features;
+    options.dry_run = true;
+    let mut prompts = 0;
+    let summary = describe(&atlas, &options, &mut |event| {
+        if matches!(event, DescribeEvent::Prompt { .. }) {
+            prompts += 1;
+        }
+    })
+    .unwrap();
+    assert!(server.requests().is_empty());
+    assert!(!options.log_path_for(&atlas).exists());
+    assert_eq!(prompts, 2);
+    let (input, output) = summary.estimated_tokens.unwrap();
+    // Per unit the reply budget of one explain prompt (150) and 20 detection + 20 fuzzing
+    // prompts (100 each), as the real run above makes them.
+    assert_eq!(output, 2 * (150 + 40 * 100));
+    // 41 prompts per unit of at least a few hundred characters each.
+    assert!(input > 2 * 41 * 50, "{input}");
+    let cost = summary.estimated_cost_usd.unwrap();
+    let expected = (input as f64 * 1.0 + output as f64 * 5.0) / 1e6;
+    assert!((cost - expected).abs() < 1e-12, "{cost} {expected}");
 }

@@ -243,7 +243,8 @@ pub struct Estimate {
     pub units: usize,
     /// Prompt tokens, counted as characters / 4.
     pub input_tokens: u64,
-    /// Reply tokens at their budget: 150 for the sentence, 8 per predicted number.
+    /// Reply tokens at their budget: 150 for the sentence, 8 per predicted number (delphi: 100
+    /// per detection or fuzzing prompt).
     pub output_tokens: u64,
     pub price: Option<Price>,
     pub cost_usd: Option<f64>,
@@ -282,6 +283,13 @@ pub fn describe_atlas(
             options.protocol.as_str()
         );
     }
+    if prompts_dir.is_some() && protocol != Protocol::Gujral2025 {
+        bail!(
+            "--prompts-dir writes the seed protocol's explain and predict prompts; with \
+             --protocol {} use --dry-run --show-prompts to see every explain prompt",
+            protocol.as_str()
+        );
+    }
     let mut units: Vec<u32> = Vec::new();
     let summary = plmscope_interpret::describe::describe(atlas, options, &mut |event| {
         if let DescribeEvent::Prompt { unit, .. } = event {
@@ -310,6 +318,16 @@ pub fn describe_atlas(
         if let Some(dir) = prompts_dir {
             prompt_files = write_prompt_files(atlas, dir, &prompts)?;
         }
+    } else if options.dry_run {
+        // delphi: the interpret side counted every explain, detection and fuzzing prompt.
+        let (input_tokens, output_tokens) = summary.estimated_tokens.unwrap_or_default();
+        estimate = Some(Estimate {
+            units: units.len(),
+            input_tokens,
+            output_tokens,
+            price: options.provider.price(),
+            cost_usd: summary.estimated_cost_usd,
+        });
     } else if let (Some(dir), true) = (prompts_dir, seed_protocol) {
         let prompts = unit_prompts(atlas, options, &units, DESCRIPTION_PLACEHOLDER)?;
         prompt_files = write_prompt_files(atlas, dir, &prompts)?;

@@ -201,6 +201,10 @@ pub struct DescribeSummary {
     pub spent_usd: f64,
     /// Dry run: the estimated cost of the selected units.
     pub estimated_cost_usd: Option<f64>,
+    /// Dry run: prompt tokens (characters / 4) and the reply-token budget of every call the
+    /// selected units would make. Set by the delphi protocol; the seed protocol's estimate is
+    /// made by the caller from its prompt files.
+    pub estimated_tokens: Option<(u64, u64)>,
     pub stopped_by_budget: bool,
     pub log: PathBuf,
 }

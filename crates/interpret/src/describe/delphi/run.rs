@@ -96,8 +96,9 @@ fn plan(
                     unit.index,
                     unit.unit
                 ),
-                "protocol delphi needs residue-level units with windows written at analyze time \
-                 (describe::delphi::write_residue_windows); use protocol gujral2025 otherwise",
+                "protocol delphi needs residue-level units and the residue windows that \
+                 `plmscope analyze --residue-windows --fasta FASTA` writes: rerun analyze so, or \
+                 use --protocol gujral2025",
             )
         })?;
         let mut rng = unit_rng(options.seed, unit.unit);
@@ -185,7 +186,9 @@ pub fn describe(
         counts.push((kind.to_string(), kind_counts));
     }
     if options.dry_run {
-        summary.estimated_cost_usd = dry_run(&jobs, options, progress);
+        let (cost, tokens) = dry_run(&jobs, options, progress);
+        summary.estimated_cost_usd = cost;
+        summary.estimated_tokens = Some(tokens);
         store_counts(&mut summary, &counts);
         return Ok(summary);
     }
@@ -361,19 +364,23 @@ fn dry_run(
     jobs: &[DelphiJob],
     options: &DescribeOptions,
     progress: &mut dyn FnMut(&DescribeEvent),
-) -> Option<f64> {
+) -> (Option<f64>, (u64, u64)) {
     let price = options.provider.price();
     let mut cost = 0.0;
+    let (mut input, mut output) = (0u64, 0u64);
     for job in jobs {
         let prompts = prompts_of(job, options, "DESCRIPTION");
-        if let Some(p) = price {
-            for (i, prompt) in prompts.iter().enumerate() {
-                let step = if i == 0 {
-                    Step::Explain
-                } else {
-                    Step::Detection
-                };
-                cost += p.cost(prompt.len() as u64 / 4, step.max_tokens() as u64);
+        for (i, prompt) in prompts.iter().enumerate() {
+            let step = if i == 0 {
+                Step::Explain
+            } else {
+                Step::Detection
+            };
+            let (tokens_in, tokens_out) = (prompt.len() as u64 / 4, step.max_tokens() as u64);
+            input += tokens_in;
+            output += tokens_out;
+            if let Some(p) = price {
+                cost += p.cost(tokens_in, tokens_out);
             }
         }
         progress(&DescribeEvent::Prompt {
@@ -382,7 +389,7 @@ fn dry_run(
             prompt: prompts[0].clone(),
         });
     }
-    price.map(|_| cost)
+    (price.map(|_| cost), (input, output))
 }
 
 /// Explain, then score by detection and fuzzing.
