@@ -107,6 +107,32 @@ pub struct CoherenceRow<'a> {
     pub test: crate::coherence::CoherenceTest,
 }
 
+/// The statement [`insert_coherence_row`] fills (the writer and the merge of parts share it).
+pub(crate) const COHERENCE_INSERT: &str = "INSERT INTO coherence (unit, namespace, n_terms, \
+    mean_shortest_path, mean_lca_depth, null_mean_shortest_path, null_mean_lca_depth, \
+    p_shortest_path, p_lca_depth, random_sets) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// One `coherence` row through a prepared [`COHERENCE_INSERT`].
+pub(crate) fn insert_coherence_row(
+    statement: &mut rusqlite::Statement,
+    unit: u32,
+    namespace: &str,
+    t: &crate::coherence::CoherenceTest,
+) -> rusqlite::Result<usize> {
+    statement.execute(params![
+        unit,
+        namespace,
+        t.observed.n_terms as u64,
+        t.observed.mean_shortest_path,
+        t.observed.mean_lca_depth,
+        t.null_mean_shortest_path,
+        t.null_mean_lca_depth,
+        t.p_shortest_path,
+        t.p_lca_depth,
+        t.random_sets
+    ])
+}
+
 /// Writes one atlas; see the module documentation for the guarantees.
 pub struct AtlasWriter {
     path: PathBuf,
@@ -322,28 +348,9 @@ impl AtlasWriter {
         &self,
         rows: impl IntoIterator<Item = CoherenceRow<'a>>,
     ) -> AnalysisResult<usize> {
-        self.insert_all(
-            "coherence",
-            "INSERT INTO coherence (unit, namespace, n_terms, mean_shortest_path, mean_lca_depth, \
-             null_mean_shortest_path, null_mean_lca_depth, p_shortest_path, p_lca_depth, \
-             random_sets) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            rows,
-            |s, r| {
-                let t = r.test;
-                s.execute(params![
-                    r.unit,
-                    r.namespace,
-                    t.observed.n_terms as u64,
-                    t.observed.mean_shortest_path,
-                    t.observed.mean_lca_depth,
-                    t.null_mean_shortest_path,
-                    t.null_mean_lca_depth,
-                    t.p_shortest_path,
-                    t.p_lca_depth,
-                    t.random_sets
-                ])
-            },
-        )
+        self.insert_all("coherence", COHERENCE_INSERT, rows, |s, r| {
+            insert_coherence_row(s, r.unit, r.namespace, &r.test)
+        })
     }
 
     /// Commits, builds the indices, syncs and renames `<path>.tmp` to `<path>`.

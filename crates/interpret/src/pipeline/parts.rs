@@ -39,6 +39,7 @@ use plmscope_bio::{GoDag, GoId, Namespace};
 use rusqlite::{params, Connection, OpenFlags};
 
 use super::{coherence_stage, AnalysisSummary, CoherenceOptions, KindSummary, StoreTests};
+use crate::atlas::{insert_coherence_row, COHERENCE_INSERT};
 use crate::enrichment::{
     Background, CorrectionMethod, CorrectionScope, EnrichmentConfig, EnrichmentResult,
     TermSizeFilter, TermTest, UnitEnrichment,
@@ -602,26 +603,10 @@ fn write_coherence(
     );
     let action = "writing coherence";
     let mut insert = db
-        .prepare(
-            "INSERT INTO coherence (unit, namespace, n_terms, mean_shortest_path, \
-             mean_lca_depth, null_mean_shortest_path, null_mean_lca_depth, p_shortest_path, \
-             p_lca_depth, random_sets) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
+        .prepare(COHERENCE_INSERT)
         .map_err(AnalysisError::sqlite(out, action))?;
     for (unit, ns, t) in &tests {
-        insert
-            .execute(params![
-                offset + unit,
-                ns.short(),
-                t.observed.n_terms as u64,
-                t.observed.mean_shortest_path,
-                t.observed.mean_lca_depth,
-                t.null_mean_shortest_path,
-                t.null_mean_lca_depth,
-                t.p_shortest_path,
-                t.p_lca_depth,
-                t.random_sets
-            ])
+        insert_coherence_row(&mut insert, offset + unit, ns.short(), t)
             .map_err(AnalysisError::sqlite(out, action))?;
     }
     let coherent = tests
