@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{fails, ok, plmscope, s};
+use common::{embed_both_levels, fails, ok, plmscope, random_t6, s};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -38,29 +38,8 @@ fn build_inputs(root: &Path) {
     }
     std::fs::write(root.join("proteins.fasta"), fasta).unwrap();
     let model = root.join("model");
-    ok(&plmscope(&[
-        "model",
-        "init",
-        "--arch",
-        "esm2_t6_8M",
-        "--seed",
-        "0",
-        "--out",
-        s(&model),
-    ]));
-    ok(&plmscope(&[
-        "embed",
-        "--model",
-        s(&model),
-        "--fasta",
-        s(&root.join("proteins.fasta")),
-        "--layers",
-        "2",
-        "--level",
-        "protein,residue",
-        "--out",
-        s(&root.join("acts")),
-    ]));
+    random_t6(&model);
+    embed_both_levels(&model, &root.join("proteins.fasta"), 2, &root.join("acts"));
     let residue = root.join("acts/layer2.resid_post.residue");
     ok(&plmscope(&[
         "train",

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fails, ok, plmscope, s, BIN};
+use common::{fails, ok, plmscope, random_t6, s, BIN};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -47,16 +47,7 @@ fn acts() -> &'static Path {
         }
         std::fs::write(root.join("small.fasta"), fasta).unwrap();
         let model = root.join("model");
-        ok(&plmscope(&[
-            "model",
-            "init",
-            "--arch",
-            "esm2_t6_8M",
-            "--seed",
-            "0",
-            "--out",
-            s(&model),
-        ]));
+        random_t6(&model);
         let acts = root.join("acts");
         ok(&plmscope(&[
             "embed",

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{fails, ok, plmscope, s};
+use common::{fails, ok, plmscope, random_t6, s};
 
 const ECOLI: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -79,16 +79,7 @@ fn study() -> Study {
     // Lengths vary a lot, so a split balanced by residues differs from one by proteins.
     std::fs::write(&fasta, ecoli_fasta(36, 260)).unwrap();
     let model = root.join("model");
-    ok(&plmscope(&[
-        "model",
-        "init",
-        "--arch",
-        "esm2_t6_8M",
-        "--seed",
-        "0",
-        "--out",
-        s(&model),
-    ]));
+    random_t6(&model);
     Study {
         _tmp: tmp,
         root,

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{fails, ok, plmscope, s};
+use common::{embed_both_levels, fails, ok, plmscope, random_t6, s};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -110,29 +110,8 @@ fn fixture() -> &'static Fixture {
         }
         std::fs::write(root.join("proteins.fasta"), fasta).unwrap();
         let model = root.join("model");
-        ok(&plmscope(&[
-            "model",
-            "init",
-            "--arch",
-            "esm2_t6_8M",
-            "--seed",
-            "0",
-            "--out",
-            s(&model),
-        ]));
-        ok(&plmscope(&[
-            "embed",
-            "--model",
-            s(&model),
-            "--fasta",
-            s(&root.join("proteins.fasta")),
-            "--layers",
-            "3",
-            "--level",
-            "protein,residue",
-            "--out",
-            s(&root.join("acts")),
-        ]));
+        random_t6(&model);
+        embed_both_levels(&model, &root.join("proteins.fasta"), 3, &root.join("acts"));
         Fixture {
             root,
             membrane,

@@ -38,3 +38,35 @@ pub fn fails(o: &Output) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Writes a random-weight ESM2 t6_8M (seed 0) to `out` with `plmscope model init`.
+pub fn random_t6(out: &Path) {
+    ok(&plmscope(&[
+        "model",
+        "init",
+        "--arch",
+        "esm2_t6_8M",
+        "--seed",
+        "0",
+        "--out",
+        s(out),
+    ]));
+}
+
+/// `plmscope embed` of `fasta` at one layer's `resid_post` into `out`: a protein-level and a
+/// residue-level set.
+pub fn embed_both_levels(model: &Path, fasta: &Path, layer: u32, out: &Path) {
+    ok(&plmscope(&[
+        "embed",
+        "--model",
+        s(model),
+        "--fasta",
+        s(fasta),
+        "--layers",
+        &layer.to_string(),
+        "--level",
+        "protein,residue",
+        "--out",
+        s(out),
+    ]));
+}
