@@ -33,8 +33,20 @@ pub struct Neighbour {
 /// row-major), best first; zero rows have no neighbours. Exact: every pair is scored
 /// (10,240 × 320 takes a few seconds on 2 cores).
 pub fn decoder_neighbours(w_dec: &[f32], d_sae: usize, k: usize) -> Vec<Vec<Neighbour>> {
+    decoder_neighbours_of(w_dec, d_sae, k, 0..d_sae)
+}
+
+/// [`decoder_neighbours`] of the latents in `latents` only (still against all `d_sae`), in
+/// order: what one part of a sharded `analyze` stores for its own features.
+pub fn decoder_neighbours_of(
+    w_dec: &[f32],
+    d_sae: usize,
+    k: usize,
+    latents: std::ops::Range<usize>,
+) -> Vec<Vec<Neighbour>> {
+    let latents = latents.start.min(d_sae)..latents.end.min(d_sae);
     if d_sae == 0 || !w_dec.len().is_multiple_of(d_sae) {
-        return vec![Vec::new(); d_sae];
+        return vec![Vec::new(); latents.len()];
     }
     let d = w_dec.len() / d_sae;
     let mut unit = w_dec.to_vec();
@@ -76,14 +88,15 @@ pub fn decoder_neighbours(w_dec: &[f32], d_sae: usize, k: usize) -> Vec<Vec<Neig
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(d_sae);
-    let chunk = d_sae.div_ceil(threads.max(1));
+        .min(latents.len());
+    let chunk = latents.len().div_ceil(threads.max(1));
+    let end = latents.end;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..d_sae)
+        let handles: Vec<_> = latents
             .step_by(chunk.max(1))
             .map(|start| {
                 scope.spawn(move || {
-                    (start..(start + chunk).min(d_sae))
+                    (start..(start + chunk).min(end))
                         .map(nearest)
                         .collect::<Vec<_>>()
                 })
@@ -96,11 +109,13 @@ pub fn decoder_neighbours(w_dec: &[f32], d_sae: usize, k: usize) -> Vec<Vec<Neig
     })
 }
 
-/// Writes (replacing) the `similar_units` table: unit = `feature_offset` + latent index.
+/// Writes (replacing) the `similar_units` table: `neighbours[i]` are the neighbours of latent
+/// `first_latent + i` ([`decoder_neighbours_of`] a range starting there; 0 for all latents).
+/// Feature units are their latent indices (features come first in an atlas).
 pub fn write_similar_units(
     connection: &Connection,
     neighbours: &[Vec<Neighbour>],
-    feature_offset: i64,
+    first_latent: usize,
 ) -> rusqlite::Result<()> {
     connection.execute_batch(
         "DROP TABLE IF EXISTS similar_units;
@@ -113,9 +128,9 @@ pub fn write_similar_units(
         for (i, list) in neighbours.iter().enumerate() {
             for (rank, n) in list.iter().enumerate() {
                 insert.execute(params![
-                    feature_offset + i as i64,
+                    (first_latent + i) as i64,
                     rank as i64,
-                    feature_offset + n.other as i64,
+                    n.other as i64,
                     n.cosine as f64
                 ])?;
             }
@@ -129,7 +144,7 @@ pub fn write_similar_units(
 pub fn store_similar_units(
     path: &std::path::Path,
     neighbours: &[Vec<Neighbour>],
-    feature_offset: i64,
+    first_latent: usize,
 ) -> rusqlite::Result<()> {
-    write_similar_units(&Connection::open(path)?, neighbours, feature_offset)
+    write_similar_units(&Connection::open(path)?, neighbours, first_latent)
 }

@@ -14,7 +14,8 @@
 //! - `coherence`: empty (it depends on the global q);
 //! - concepts, family F1 and pattern classes computed for the part's units only; the per-unit
 //!   summaries (`units`, `examples`) and the describe tables (`protein_activations`,
-//!   `residue_windows`, `similar_units`) are computed for every unit and trimmed;
+//!   `residue_windows`) are computed for every unit and trimmed; `similar_units` is computed
+//!   for the part's features only;
 //! - meta `<kind>_<source>_total_tests` (the part's m) and `<kind>_summary` / `summary` (the
 //!   part's counts).
 //!

@@ -18,7 +18,8 @@
 //! units; it keeps every materialised enrichment test (merge recomputes q over all parts and
 //! then applies `--store-tests`) and leaves coherence to merge. Tables without a `unit` column
 //! are written whole by every part; the describe tables (`protein_activations`,
-//! `residue_windows`) and `similar_units` are computed whole and trimmed to the part's units.
+//! `residue_windows`) are computed whole and trimmed to the part's units, and `similar_units`
+//! only for the part's features.
 //! [`crate::merge`] joins the parts (`plmscope_interpret::pipeline::parts`).
 //!
 //! ```no_run
@@ -410,7 +411,7 @@ fn run(
         req,
     )?;
     record_source(req, &staging)?;
-    if let Some(warning) = record_similar_units(req, &staging)? {
+    if let Some(warning) = record_similar_units(req, &staging, part_units.clone())? {
         warnings.push(warning);
     }
     if let (Some(units), Some((spec, _))) = (&part_units, part) {
@@ -486,8 +487,13 @@ fn record_source(req: &AnalyzeRequest, atlas: &std::path::Path) -> Result<()> {
 
 /// Features nearest each feature by decoder cosine (table `similar_units`, shown by `serve`), from
 /// the dictionary the code set records. A dictionary that cannot be found or read is a warning,
-/// not an error: the atlas is complete without the table.
-fn record_similar_units(req: &AnalyzeRequest, atlas: &std::path::Path) -> Result<Option<String>> {
+/// not an error: the atlas is complete without the table. A part (`units`, over features then
+/// neurons) computes only its own features' rows.
+fn record_similar_units(
+    req: &AnalyzeRequest,
+    atlas: &std::path::Path,
+    units: Option<std::ops::Range<u32>>,
+) -> Result<Option<String>> {
     const NEIGHBOURS: usize = 10;
     let Some(codes) = req.codes.as_deref() else {
         return Ok(None);
@@ -522,12 +528,15 @@ fn record_similar_units(req: &AnalyzeRequest, atlas: &std::path::Path) -> Result
             )))
         }
     };
-    let neighbours = plmscope_interpret::similar::decoder_neighbours(
+    let latents = units.map_or(0..dictionary.d_sae, |u| u.start as usize..u.end as usize);
+    let first = latents.start.min(dictionary.d_sae);
+    let neighbours = plmscope_interpret::similar::decoder_neighbours_of(
         &dictionary.w_dec,
         dictionary.d_sae,
         NEIGHBOURS,
+        latents,
     );
-    plmscope_interpret::similar::store_similar_units(atlas, &neighbours, 0)
+    plmscope_interpret::similar::store_similar_units(atlas, &neighbours, first)
         .with_context(|| format!("writing similar_units into {}", atlas.display()))?;
     Ok(None)
 }
