@@ -27,8 +27,9 @@
 //! renamed to `ATLAS` only when complete; a failed merge leaves none. Every table then holds
 //! the rows of a single-process analyze of the same inputs and options, equal value for value;
 //! meta `summary` names the path it was written under (`ATLAS.staging`), as in a single run.
-//! SQLite's own statistics (`sqlite_stat1`, `sqlite_stat4`, rebuilt by `ANALYZE`) are not atlas
-//! data and may differ.
+//! SQLite's index statistics are rebuilt by `ANALYZE` last, as a single run does, so
+//! `sqlite_stat1` is equal too; `sqlite_stat4` (index samples carrying rowids, which follow the
+//! order rows were inserted in) may differ.
 
 use std::path::{Path, PathBuf};
 
