@@ -5,7 +5,7 @@
 //! only to regenerate the fixture).
 
 use plmscope_interpret::probe::{
-    run_probe, run_probe_split, split_by_group, ProbeData, ProbeOptions, UnitKind,
+    run_probe, run_probe_split, split_by_group, ProbeData, ProbeOptions, UnitKind, UnitValues,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,9 +34,36 @@ fn planted() -> ProbeData {
         name: "planted".into(),
         kind: UnitKind::Feature,
         units,
-        values,
+        values: UnitValues::Dense(values),
         labels,
         groups,
+    }
+}
+
+/// The same values as sparse rows (a code set's layout), zeros left out.
+fn as_sparse_rows(data: &ProbeData) -> ProbeData {
+    let UnitValues::Dense(values) = &data.values else {
+        panic!("dense input expected")
+    };
+    let rows = data.rows();
+    let (mut row_ptr, mut unit, mut value) = (vec![0u64], Vec::new(), Vec::new());
+    for i in 0..rows {
+        for j in 0..data.units {
+            let v = values[j * rows + i];
+            if v != 0.0 {
+                unit.push(j as u32);
+                value.push(v);
+            }
+        }
+        row_ptr.push(unit.len() as u64);
+    }
+    ProbeData {
+        values: UnitValues::Sparse {
+            row_ptr,
+            unit,
+            value,
+        },
+        ..data.clone()
     }
 }
 
@@ -115,43 +142,80 @@ fn fits_equal_scikit_learn_saga() {
             values[j * rows + i] = *v as f32;
         }
     }
-    let data = ProbeData {
+    let dense = ProbeData {
         name: "reference".into(),
         kind: UnitKind::Neuron,
         units: reference.units,
-        values,
+        values: UnitValues::Dense(values),
         labels: reference.labels.clone(),
         groups: reference.groups.clone(),
     };
-    for fit in &reference.fits {
-        let options = ProbeOptions {
-            c: fit.c,
-            top_coefficients: reference.units,
-            ..ProbeOptions::default()
-        };
-        let report = run_probe_split(&data, &reference.is_test, &options).unwrap();
-        let mut coef = vec![0.0; reference.units];
-        for (unit, c) in &report.coefficients {
-            coef[*unit as usize] = *c;
-        }
-        let worst = coef
-            .iter()
-            .zip(&fit.coef)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
-        println!(
-            "C {}: AUROC {:.6} vs {:.6}, F1 {:.4} vs {:.4}, max |Δcoef| {worst:.2e}, \
+    // The same rows as sparse, uncentred columns (kept sparse whatever their density): the
+    // intercept absorbs the centring, so the fit must be the same.
+    let sparse = as_sparse_rows(&dense);
+    let mut forced = ProbeOptions::default();
+    forced.solver.sparse_below = 1.0;
+    for (data, storage) in [(&dense, ProbeOptions::default()), (&sparse, forced)] {
+        for fit in &reference.fits {
+            let options = ProbeOptions {
+                c: fit.c,
+                top_coefficients: reference.units,
+                ..storage
+            };
+            let report = run_probe_split(data, &reference.is_test, &options).unwrap();
+            let mut coef = vec![0.0; reference.units];
+            for (unit, c) in &report.coefficients {
+                coef[*unit as usize] = *c;
+            }
+            let worst = coef
+                .iter()
+                .zip(&fit.coef)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            println!(
+                "C {}: AUROC {:.6} vs {:.6}, F1 {:.4} vs {:.4}, max |Δcoef| {worst:.2e}, \
              intercept {:.5} vs {:.5}",
-            fit.c, report.auroc, fit.auroc, report.f1, fit.f1, report.intercept, fit.intercept
-        );
-        // The issue's bar is 0.01 in AUROC; the two solvers agree far closer.
-        assert!((report.auroc - fit.auroc).abs() < 1e-3);
-        assert!((report.f1 - fit.f1).abs() < 0.02);
-        assert!(worst < 5e-3, "coefficients {coef:?} vs {:?}", fit.coef);
-        assert!((report.intercept - fit.intercept).abs() < 5e-3);
-        // Same support: the L1 zeros are where scikit-learn's are.
-        for (a, b) in coef.iter().zip(&fit.coef) {
-            assert_eq!(*a == 0.0, b.abs() < 1e-6, "{coef:?} vs {:?}", fit.coef);
+                fit.c, report.auroc, fit.auroc, report.f1, fit.f1, report.intercept, fit.intercept
+            );
+            // The issue's bar is 0.01 in AUROC; the two solvers agree far closer.
+            assert!((report.auroc - fit.auroc).abs() < 1e-3);
+            assert!((report.f1 - fit.f1).abs() < 0.02);
+            assert!(worst < 5e-3, "coefficients {coef:?} vs {:?}", fit.coef);
+            assert!((report.intercept - fit.intercept).abs() < 5e-3);
+            // Same support: the L1 zeros are where scikit-learn's are.
+            for (a, b) in coef.iter().zip(&fit.coef) {
+                assert_eq!(*a == 0.0, b.abs() < 1e-6, "{coef:?} vs {:?}", fit.coef);
+            }
         }
+    }
+}
+
+#[test]
+fn sparse_rows_give_the_dense_probe() {
+    let dense = planted();
+    let sparse = as_sparse_rows(&dense);
+    let a = run_probe(&dense, &ProbeOptions::default()).unwrap();
+    // 30% of the planted values are nonzero, above the default density for sparse columns.
+    let mut forced = ProbeOptions::default();
+    forced.solver.sparse_below = 1.0;
+    let b = run_probe(&sparse, &forced).unwrap();
+    // Catches: implicit zeros miscounted in single-unit AUROCs, the centring shift dropped from
+    // the intercept, rows renumbered wrongly on one side of the split.
+    assert!(
+        (a.auroc - b.auroc).abs() < 1e-9,
+        "{} vs {}",
+        a.auroc,
+        b.auroc
+    );
+    assert!((a.intercept - b.intercept).abs() < 1e-4);
+    assert_eq!(a.nonzero, b.nonzero);
+    for (x, y) in a.single_units.iter().zip(&b.single_units) {
+        assert_eq!(x.unit, y.unit);
+        assert!((x.test_auroc - y.test_auroc).abs() < 1e-12);
+        assert!((x.train_auroc - y.train_auroc).abs() < 1e-12);
+    }
+    for (x, y) in a.coefficients.iter().zip(&b.coefficients) {
+        assert_eq!(x.0, y.0);
+        assert!((x.1 - y.1).abs() < 1e-4, "{x:?} vs {y:?}");
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use plmscope_bio::{uniprot_accession, BindingResiduesReader, ResidueClass, TmbedReader};
 use plmscope_interpret::probe::{
-    atlas::write_probes, run_probe, ProbeData, ProbeOptions, ProbeReport, UnitKind,
+    atlas::write_probes, run_probe, ProbeData, ProbeOptions, ProbeReport, UnitKind, UnitValues,
 };
 use plmscope_store::{ActivationSet, CodeSet, Level};
 use rayon::prelude::*;
@@ -302,7 +302,7 @@ fn dense_data(set: &ActivationSet, sel: &Selection) -> Result<ProbeData> {
         name: set.dir().display().to_string(),
         kind: UnitKind::Neuron,
         units: d,
-        values,
+        values: UnitValues::Dense(values),
         labels: sel.labels.clone(),
         groups: sel.groups.clone(),
     })
@@ -319,19 +319,24 @@ fn code_data(dir: &Path, rows_of: &ActivationSet, sel: &Selection) -> Result<Pro
             rows_of.rows()
         );
     }
-    let (n, d) = (sel.rows.len(), codes.d_sae());
-    let mut values = vec![0f32; n * d];
-    for (i, &(r, _)) in sel.rows.iter().enumerate() {
+    // Kept as sparse rows: a code set's units are zero on most rows, and the solver keeps
+    // them sparse (a dense copy of 40,000 rows x 10,240 features would be 1.6 GB).
+    let (mut row_ptr, mut unit, mut value) = (vec![0u64], Vec::new(), Vec::new());
+    for &(r, _) in &sel.rows {
         let (features, vals) = codes.row(r);
-        for (f, v) in features.iter().zip(vals) {
-            values[*f as usize * n + i] = *v;
-        }
+        unit.extend_from_slice(features);
+        value.extend_from_slice(vals);
+        row_ptr.push(unit.len() as u64);
     }
     Ok(ProbeData {
         name: dir.display().to_string(),
         kind: UnitKind::Feature,
-        units: d,
-        values,
+        units: codes.d_sae(),
+        values: UnitValues::Sparse {
+            row_ptr,
+            unit,
+            value,
+        },
         labels: sel.labels.clone(),
         groups: sel.groups.clone(),
     })

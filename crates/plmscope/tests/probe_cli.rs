@@ -14,9 +14,9 @@ use std::sync::OnceLock;
 use rusqlite::Connection;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
-// Sizes: the probe's L1 path costs ~35-80 s per residue-level run on 700-2,300 rows of 320
-// neurons here whatever the row count, so the residue test uses 20 membrane proteins (2,025
-// labelled residues) rather than 120 (14,379 rows took over 5 minutes).
+// Sizes: 20 membrane proteins (2,025 labelled residues) keep the embedding step short in a
+// debug build; the probe itself handles the quick-start's 19,306 rows in about a minute
+// (BENCHMARKS.md).
 const MAX_LEN: usize = 250;
 const MEMBRANE: usize = 20;
 const GLOBULAR: usize = 12;

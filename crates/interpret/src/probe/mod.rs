@@ -6,17 +6,18 @@
 //!   protein lands on the same side, so residues of one protein never leak across the split),
 //! - standardises each unit on the training rows (mean 0, variance 1, as scikit-learn's
 //!   `StandardScaler`; a unit constant on the training rows is left out),
-//! - fits an L1-penalised logistic regression at scikit-learn's `C` ([`solver`]; the objective
-//!   of `LogisticRegression(penalty='l1', C=C, solver='saga')`) and scores it on the held-out
-//!   rows (AUROC; F1 of probability > 0.5),
-//! - walks an L1 path (λ from the all-zero solution down, warm-started) and reports how few
-//!   units reach 95% of the best held-out AUROC on the path,
+//! - walks an L1 path of L1-penalised logistic regressions ([`solver`]; the objective of
+//!   scikit-learn's `LogisticRegression(penalty='l1', C=C, solver='saga')`), warm-started from
+//!   the empty model down to the `C` asked for, and reports how few units reach 95% of the best
+//!   held-out AUROC on it (so among models no denser than the fit at `C`),
+//! - scores the fit at `C` (the path's last point) on the held-out rows (AUROC; F1 of
+//!   probability > 0.5),
 //! - and ranks single units (InterProt-style one-unit probes): each unit's direction is chosen
 //!   by its training AUROC, units are ranked by training AUROC, and the held-out AUROC of the
 //!   top ones is reported.
 //!
 //! ```
-//! use plmscope_interpret::probe::{run_probe, ProbeData, ProbeOptions, UnitKind};
+//! use plmscope_interpret::probe::{run_probe, ProbeData, ProbeOptions, UnitKind, UnitValues};
 //! // 200 proteins, 10 units, unit 7 carries the label.
 //! let (rows, units) = (200, 10);
 //! let mut values = vec![0f32; rows * units]; // unit-major: unit j's column is values[j*rows..]
@@ -28,7 +29,7 @@
 //!     values[7 * rows + i] += if labels[i] { 2.0 } else { 0.0 };
 //! }
 //! let data = ProbeData {
-//!     name: "toy".into(), kind: UnitKind::Feature, units, values, labels,
+//!     name: "toy".into(), kind: UnitKind::Feature, units, values: UnitValues::Dense(values), labels,
 //!     groups: (0..rows as u32).collect(),
 //! };
 //! let report = run_probe(&data, &ProbeOptions::default()).unwrap();
@@ -75,16 +76,65 @@ pub struct ProbeData {
     pub name: String,
     pub kind: UnitKind,
     pub units: usize,
-    /// Unit-major: unit `j`'s value on row `i` is `values[j * rows + i]`.
-    pub values: Vec<f32>,
+    pub values: UnitValues,
     pub labels: Vec<bool>,
     /// The protein of each row (the split unit).
     pub groups: Vec<u32>,
 }
 
+/// The units' values on the rows of a [`ProbeData`].
+#[derive(Clone, Debug)]
+pub enum UnitValues {
+    /// Unit-major: unit `j`'s value on row `i` is `values[j * rows + i]` (activation sets).
+    Dense(Vec<f32>),
+    /// Row-major sparse (a code set's CSR layout): row `i` holds the units
+    /// `unit[row_ptr[i]..row_ptr[i + 1]]` with `value`s; every other unit is zero.
+    Sparse {
+        row_ptr: Vec<u64>,
+        unit: Vec<u32>,
+        value: Vec<f32>,
+    },
+}
+
 impl ProbeData {
     pub fn rows(&self) -> usize {
         self.labels.len()
+    }
+
+    /// Whether the values are `rows × units`, with units in range.
+    fn shape_error(&self) -> Option<String> {
+        let rows = self.rows();
+        match &self.values {
+            UnitValues::Dense(v) if v.len() != rows * self.units => Some(format!(
+                "{} values for {rows} rows x {} units",
+                v.len(),
+                self.units
+            )),
+            UnitValues::Sparse {
+                row_ptr,
+                unit,
+                value,
+            } => {
+                let bounded = row_ptr.len() == rows + 1
+                    && row_ptr.first() == Some(&0)
+                    && row_ptr.windows(2).all(|w| w[0] <= w[1])
+                    && row_ptr.last() == Some(&(unit.len() as u64))
+                    && unit.len() == value.len();
+                if !bounded {
+                    Some(format!(
+                        "sparse rows: {} row pointers, {} units, {} values for {rows} rows",
+                        row_ptr.len(),
+                        unit.len(),
+                        value.len()
+                    ))
+                } else {
+                    unit.iter()
+                        .find(|&&u| u as usize >= self.units)
+                        .map(|u| format!("unit {u} of {}", self.units))
+                }
+            }
+            UnitValues::Dense(_) => None,
+        }
     }
 }
 
@@ -96,9 +146,9 @@ pub struct ProbeOptions {
     /// Share of proteins held out.
     pub test_fraction: f64,
     pub seed: u64,
-    /// Points on the L1 path, λ from λ_max down to λ_max · `path_min_ratio` (log-spaced).
+    /// Points on the L1 path, λ log-spaced from λ_max (the empty model) down to the λ of `c`
+    /// (the last point is the fit at `c`).
     pub path_points: usize,
-    pub path_min_ratio: f64,
     /// Single-unit probes listed.
     pub single_units: usize,
     /// Coefficients listed (largest magnitude first).
@@ -114,7 +164,6 @@ impl Default for ProbeOptions {
             test_fraction: 0.3,
             seed: 0,
             path_points: 16,
-            path_min_ratio: 1e-3,
             single_units: 10,
             top_coefficients: 20,
             solver: SolverOptions::default(),
@@ -185,29 +234,119 @@ pub fn split_by_group(groups: &[u32], test_fraction: f64, seed: u64) -> Vec<bool
         .collect()
 }
 
-/// Standardised training and held-out columns (statistics from the training rows).
-fn standardise(data: &ProbeData, is_test: &[bool]) -> (Columns, Columns) {
-    let rows = data.rows();
+/// Standardised training and held-out columns (statistics from the training rows; see
+/// [`Columns`] for which are centred). Sparse values stay sparse unless more than
+/// `sparse_below` of the training entries are nonzero.
+fn standardise(data: &ProbeData, is_test: &[bool], sparse_below: f64) -> (Columns, Columns) {
+    let (rows, units) = (data.rows(), data.units);
+    let train_rows = is_test.iter().filter(|t| !**t).count();
+    let (row_ptr, unit, value) = match &data.values {
+        UnitValues::Dense(values) => return standardise_dense(values, rows, units, is_test),
+        UnitValues::Sparse {
+            row_ptr,
+            unit,
+            value,
+        } => (row_ptr, unit, value),
+    };
+    let entries = |i: usize| row_ptr[i] as usize..row_ptr[i + 1] as usize;
+    let (mut sum, mut sq) = (vec![0f64; units], vec![0f64; units]);
+    let (mut on_train, mut on_test) = (vec![0usize; units], vec![0usize; units]);
+    for (i, &test) in is_test.iter().enumerate() {
+        for k in entries(i) {
+            let (u, v) = (unit[k] as usize, value[k] as f64);
+            if test {
+                on_test[u] += 1;
+            } else {
+                on_train[u] += 1;
+                sum[u] += v;
+                sq[u] += v * v;
+            }
+        }
+    }
+    let stored: usize = on_train.iter().sum();
+    if stored as f64 > sparse_below * (train_rows * units).max(1) as f64 {
+        let mut dense = vec![0f32; rows * units];
+        for i in 0..rows {
+            for k in entries(i) {
+                dense[unit[k] as usize * rows + i] = value[k];
+            }
+        }
+        return standardise_dense(&dense, rows, units, is_test);
+    }
+    let n = train_rows.max(1) as f64;
+    let (scale, shift): (Vec<f64>, Vec<f64>) = (0..units)
+        .map(|u| {
+            let (mean, std) = mean_std(sum[u], sq[u], n);
+            let scale = scale_of(mean, std);
+            (scale, mean * scale)
+        })
+        .unzip();
+    // CSC of each side; rows are visited in order, so each column's rows come out sorted.
+    let build = |side: bool, counts: &[usize]| -> (Vec<usize>, Vec<u32>, Vec<f32>) {
+        let mut col_ptr = vec![0usize; units + 1];
+        for u in 0..units {
+            col_ptr[u + 1] = col_ptr[u] + if scale[u] > 0.0 { counts[u] } else { 0 };
+        }
+        let mut next = col_ptr.clone();
+        let mut row = vec![0u32; col_ptr[units]];
+        let mut val = vec![0f32; col_ptr[units]];
+        let mut position = 0u32;
+        for (i, &test) in is_test.iter().enumerate() {
+            if test != side {
+                continue;
+            }
+            for k in entries(i) {
+                let u = unit[k] as usize;
+                if scale[u] > 0.0 {
+                    row[next[u]] = position;
+                    val[next[u]] = (value[k] as f64 * scale[u]) as f32;
+                    next[u] += 1;
+                }
+            }
+            position += 1;
+        }
+        (col_ptr, row, val)
+    };
+    let (p, r, v) = build(false, &on_train);
+    let train = Columns::sparse(train_rows, p, r, v, shift.clone());
+    let (p, r, v) = build(true, &on_test);
+    let test = Columns::sparse(rows - train_rows, p, r, v, shift);
+    (train, test)
+}
+
+fn mean_std(sum: f64, sq: f64, n: f64) -> (f64, f64) {
+    let mean = sum / n;
+    (mean, (sq / n - mean * mean).max(0.0).sqrt())
+}
+
+/// `1/σ`, or 0 for a unit constant on the training rows (left out of the fit).
+fn scale_of(mean: f64, std: f64) -> f64 {
+    if std > 1e-12 * mean.abs().max(1.0) {
+        1.0 / std
+    } else {
+        0.0
+    }
+}
+
+fn standardise_dense(
+    values: &[f32],
+    rows: usize,
+    units: usize,
+    is_test: &[bool],
+) -> (Columns, Columns) {
     let train_rows = is_test.iter().filter(|t| !**t).count();
     let test_rows = rows - train_rows;
-    let columns: Vec<(Vec<f32>, Vec<f32>)> = (0..data.units)
+    let columns: Vec<(Vec<f32>, Vec<f32>)> = (0..units)
         .into_par_iter()
         .map(|j| {
-            let column = &data.values[j * rows..(j + 1) * rows];
+            let column = &values[j * rows..(j + 1) * rows];
             let (mut sum, mut sq) = (0.0f64, 0.0f64);
             for (v, _) in column.iter().zip(is_test).filter(|(_, t)| !**t) {
                 sum += *v as f64;
                 sq += (*v as f64) * (*v as f64);
             }
-            let n = train_rows.max(1) as f64;
-            let mean = sum / n;
-            let var = (sq / n - mean * mean).max(0.0);
-            let std = var.sqrt();
-            let scale = if std > 1e-12 * mean.abs().max(1.0) {
-                1.0 / std
-            } else {
-                0.0
-            };
+            let (mean, std) = mean_std(sum, sq, train_rows.max(1) as f64);
+            let scale = scale_of(mean, std);
             let (mut train, mut test) = (
                 Vec::with_capacity(train_rows),
                 Vec::with_capacity(test_rows),
@@ -223,21 +362,16 @@ fn standardise(data: &ProbeData, is_test: &[bool]) -> (Columns, Columns) {
             (train, test)
         })
         .collect();
-    let mut train = Columns {
-        rows: train_rows,
-        cols: data.units,
-        data: Vec::with_capacity(train_rows * data.units),
-    };
-    let mut test = Columns {
-        rows: test_rows,
-        cols: data.units,
-        data: Vec::with_capacity(test_rows * data.units),
-    };
+    let mut train = Vec::with_capacity(train_rows * units);
+    let mut test = Vec::with_capacity(test_rows * units);
     for (a, b) in columns {
-        train.data.extend_from_slice(&a);
-        test.data.extend_from_slice(&b);
+        train.extend_from_slice(&a);
+        test.extend_from_slice(&b);
     }
-    (train, test)
+    (
+        Columns::dense(train_rows, units, train),
+        Columns::dense(test_rows, units, test),
+    )
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -246,20 +380,6 @@ fn sigmoid(x: f64) -> f64 {
 
 /// Fits and scores one probe (see the module doc).
 pub fn run_probe(data: &ProbeData, options: &ProbeOptions) -> AnalysisResult<ProbeReport> {
-    let rows = data.rows();
-    if data.values.len() != rows * data.units || data.groups.len() != rows {
-        return Err(AnalysisError::input(
-            format!(
-                "probe {}: {} values, {} labels, {} groups for {} units",
-                data.name,
-                data.values.len(),
-                rows,
-                data.groups.len(),
-                data.units
-            ),
-            "values must be rows x units (unit-major) with one label and group per row",
-        ));
-    }
     if options.c.is_nan() || options.c <= 0.0 || !(0.0..1.0).contains(&options.test_fraction) {
         return Err(AnalysisError::input(
             format!(
@@ -280,6 +400,18 @@ pub fn run_probe_split(
     is_test: &[bool],
     options: &ProbeOptions,
 ) -> AnalysisResult<ProbeReport> {
+    let rows = data.rows();
+    let shape = data.shape_error().or_else(|| {
+        (data.groups.len() != rows)
+            .then(|| format!("{} groups for {rows} labelled rows", data.groups.len()))
+    });
+    if let Some(problem) = shape {
+        return Err(AnalysisError::input(
+            format!("probe {}: {problem}", data.name),
+            "give rows x units values (dense unit-major, or sparse rows) with one label and \
+             group per row",
+        ));
+    }
     if is_test.len() != data.rows() {
         return Err(AnalysisError::input(
             format!(
@@ -314,33 +446,21 @@ pub fn run_probe_split(
             ));
         }
     }
-    let (train, test) = standardise(data, is_test);
+    let (train, test) = standardise(data, is_test, options.solver.sparse_below);
     let y: Vec<f64> = train_labels
         .iter()
         .map(|&l| f64::from(u8::from(l)))
         .collect();
-    let n = train.rows as f64;
-    let score = |fit: &LogisticFit| -> Vec<f64> { fit.linear(&test) };
 
-    let lambda = 1.0 / (options.c * n);
-    let main = solver::fit(
-        &train,
-        &y,
-        lambda,
-        LogisticFit::zeros(train.cols),
-        options.solver,
-    );
-    let main_score = score(&main);
+    let (path, main) = l1_path(&train, &y, &test, &test_labels, options);
+    let main_score = main.linear(&test);
     let auroc = metrics::auroc(&main_score, &test_labels).unwrap_or(0.5);
     let probability: Vec<f64> = main_score.iter().map(|&e| sigmoid(e)).collect();
     let f1 = metrics::f1(&probability, &test_labels, 0.5);
-
-    let path = l1_path(&train, &y, &test, &test_labels, options);
     let best_auroc = path.iter().map(|p| p.auroc).fold(auroc, f64::max);
     let units_for_95 = path
         .iter()
         .map(|p| (p.nonzero, p.auroc))
-        .chain([(main.nonzero(), auroc)])
         .filter(|(_, a)| *a >= 0.95 * best_auroc)
         .map(|(k, _)| k)
         .min()
@@ -367,7 +487,7 @@ pub fn run_probe_split(
         auroc,
         f1,
         nonzero: main.nonzero(),
-        intercept: main.intercept,
+        intercept: train.centred_intercept(&main),
         coefficients,
         path,
         best_auroc,
@@ -388,21 +508,42 @@ fn count_groups(groups: &[u32], is_test: &[bool], test: bool) -> usize {
     g.len()
 }
 
+/// The L1 path from λ_max (the empty model) down to the λ of `options.c`, warm-started; the
+/// points before the last are solved to a looser tolerance (only their support and AUROC are
+/// reported). Returns the path and the fit at `c` (its last point).
 fn l1_path(
     train: &Columns,
     y: &[f64],
     test: &Columns,
     test_labels: &[bool],
     options: &ProbeOptions,
-) -> Vec<PathPoint> {
+) -> (Vec<PathPoint>, LogisticFit) {
     let n = train.rows as f64;
+    let target = 1.0 / (options.c * n);
     let top = solver::lambda_max(train, y);
-    let points = options.path_points.max(2);
+    let lambdas: Vec<f64> = if target >= top {
+        vec![target]
+    } else {
+        let points = options.path_points.max(2);
+        (0..points)
+            .map(|k| {
+                if k + 1 == points {
+                    target
+                } else {
+                    top * (target / top).powf(k as f64 / (points - 1) as f64)
+                }
+            })
+            .collect()
+    };
     let mut fit = LogisticFit::zeros(train.cols);
-    let mut path = Vec::with_capacity(points);
-    for k in 0..points {
-        let lambda = top * options.path_min_ratio.powf(k as f64 / (points - 1) as f64);
-        fit = solver::fit(train, y, lambda, fit, options.solver);
+    let mut path = Vec::with_capacity(lambdas.len());
+    for (k, &lambda) in lambdas.iter().enumerate() {
+        let solver_options = if k + 1 == lambdas.len() {
+            options.solver
+        } else {
+            options.solver.loosened()
+        };
+        fit = solver::fit(train, y, lambda, fit, solver_options);
         let auroc = metrics::auroc(&fit.linear(test), test_labels).unwrap_or(0.5);
         path.push(PathPoint {
             lambda,
@@ -411,7 +552,7 @@ fn l1_path(
             auroc,
         });
     }
-    path
+    (path, fit)
 }
 
 fn single_units(
@@ -421,18 +562,17 @@ fn single_units(
     test_labels: &[bool],
     options: &ProbeOptions,
 ) -> Vec<SingleUnit> {
-    let to_f64 = |c: &[f32]| -> Vec<f64> { c.iter().map(|&v| v as f64).collect() };
     let mut all: Vec<SingleUnit> = (0..train.cols)
         .into_par_iter()
         .filter_map(|j| {
-            let a = metrics::auroc(&to_f64(train.col(j)), train_labels)?;
+            let a = metrics::auroc_of_column(train, j, train_labels)?;
             let sign = if a >= 0.5 { 1.0 } else { -1.0 };
-            let held: Vec<f64> = test.col(j).iter().map(|&v| sign * v as f64).collect();
+            let held = metrics::auroc_of_column(test, j, test_labels)?;
             Some(SingleUnit {
                 unit: j as u32,
                 sign,
                 train_auroc: if sign > 0.0 { a } else { 1.0 - a },
-                test_auroc: metrics::auroc(&held, test_labels)?,
+                test_auroc: if sign > 0.0 { held } else { 1.0 - held },
             })
         })
         .collect();
