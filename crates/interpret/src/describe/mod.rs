@@ -21,6 +21,7 @@
 
 pub mod delphi;
 pub mod error;
+pub mod figures;
 pub mod log;
 pub mod metadata;
 mod plan;
@@ -33,22 +34,22 @@ pub mod sampling;
 pub mod stats;
 pub mod store;
 mod unit;
+pub mod unit_prompts;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{DescribeError, DescribeResult};
+pub use figures::{description_stats, DescriptionStats, KindStats};
 pub use metadata::{
     parse_uniprot_header, protein_info_from_annotations, protein_info_from_fasta,
     write_protein_info, ProteinInfo, UniprotHeader,
 };
 pub use pooled::write_protein_activations;
 pub use provider::{Price, ProviderKind, ProviderOptions, Retry};
-pub use rescore::{
-    description_stats, rescore, unit_prompts, DescriptionStats, KindStats, RescoreFilter,
-    RescoreSummary, UnitPrompts,
-};
+pub use rescore::{rescore, RescoreFilter, RescoreSummary};
 pub use run::describe;
 pub use sampling::SeedSampling;
+pub use unit_prompts::{unit_prompts, UnitPrompts};
 
 /// The protocol name stored with each description.
 pub const GUJRAL2025: &str = "gujral2025";

@@ -1,6 +1,4 @@
-//! Scoring existing descriptions again (`plmscope score`), e.g. with another model, and the
-//! per-kind figures of an atlas's descriptions (the seed paper's headline comparison: how many
-//! units were described, their median score, the share with r > 0.5, features against neurons).
+//! Scoring existing descriptions again (`plmscope score`), e.g. with another model.
 //!
 //! A rescore rebuilds each unit's sample with the seed of the describe run (the same held-out
 //! proteins), asks the scoring model to predict their activations from the stored description,
@@ -18,14 +16,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::{DescribeError, DescribeResult};
 use super::log::{sha256_hex, CallLog};
-use super::metadata::{load_protein_meta, ProteinMeta};
-use super::plan::unit_rng;
-use super::prompts::{explain_prompt, parse_predictions, predict_prompt, Step};
+use super::metadata::load_protein_meta;
+use super::prompts::{parse_predictions, Step};
 use super::provider::Client;
-use super::sampling::{min_max_scale, sample_unit, Sampled, UnitMode, UnitSample};
-use super::stats::{pearson, spearman};
-use super::store::{open_atlas, protein_count, unit_activations};
+use super::stats::{median, pearson, spearman};
+use super::store::{open_atlas, protein_count};
 use super::unit::{Asked, Budget, Context, Job, Outcome, UnitResult};
+use super::unit_prompts::{prompts_for, sample_of};
 use super::{DescribeEvent, DescribeOptions, GUJRAL2025};
 
 const SCORES_TABLE: &str = r#"
@@ -49,136 +46,6 @@ CREATE TABLE IF NOT EXISTS description_scores (
     PRIMARY KEY (unit, protocol, provider, model, scorer_provider, scorer_model)
 );
 "#;
-
-/// The explain prompt and the predict prompt of one unit, as a describe run with `options`
-/// builds them; the predict prompt holds `description` where the model's sentence would go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnitPrompts {
-    pub unit: u32,
-    pub kind: String,
-    pub index: u32,
-    pub label: String,
-    pub explain: String,
-    pub predict: String,
-    /// Proteins the predict prompt asks about.
-    pub n_held_out: usize,
-}
-
-fn unit_row(
-    connection: &Connection,
-    unit: u32,
-    path: &Path,
-) -> DescribeResult<Option<(String, u32)>> {
-    connection
-        .query_row(
-            "SELECT kind, \"index\" FROM units WHERE unit = ?1",
-            [unit],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .map_err(DescribeError::sqlite(path, format!("reading unit {unit}")))
-}
-
-/// The sample a describe run with `options` draws for one unit (`None`: the unit is too sparse
-/// for the protocol).
-fn sample_of(
-    connection: &Connection,
-    path: &Path,
-    unit: u32,
-    kind: &str,
-    n_proteins: u32,
-    options: &DescribeOptions,
-) -> DescribeResult<Option<UnitSample>> {
-    let values = unit_activations(connection, unit, n_proteins, path)?.ok_or_else(|| {
-        DescribeError::input(
-            format!(
-                "{}: no per-protein activations for unit {unit}",
-                path.display()
-            ),
-            "rerun `plmscope analyze` (it writes them) on this atlas",
-        )
-    })?;
-    let mode = if kind == "feature" {
-        UnitMode::Sparse
-    } else {
-        UnitMode::Dense
-    };
-    let mut rng = unit_rng(options.seed, unit);
-    Ok(
-        match sample_unit(&min_max_scale(&values), mode, &options.sampling, &mut rng) {
-            Sampled::Unit(sample) => Some(sample),
-            _ => None,
-        },
-    )
-}
-
-fn prompts_for(
-    label: &str,
-    sample: &UnitSample,
-    meta: &[ProteinMeta],
-    description: &str,
-    sequence: bool,
-) -> (String, String) {
-    let m = |p: u32| &meta[p as usize];
-    let active: Vec<_> = sample
-        .explain_active
-        .iter()
-        .map(|s| (m(s.protein), *s))
-        .collect();
-    let inactive: Vec<_> = sample
-        .explain_inactive
-        .iter()
-        .map(|s| (m(s.protein), *s))
-        .collect();
-    let held: Vec<&ProteinMeta> = sample.held_out.iter().map(|s| m(s.protein)).collect();
-    (
-        explain_prompt(label, &active, &inactive, sequence),
-        predict_prompt(description, &held, sequence),
-    )
-}
-
-/// The exact prompts of `units` (for `--prompts-dir`, dry-run estimates and
-/// `examples/prompts/`), in the order given; units too sparse to be described are left out.
-pub fn unit_prompts(
-    atlas: &Path,
-    options: &DescribeOptions,
-    units: &[u32],
-    description: &str,
-) -> DescribeResult<Vec<UnitPrompts>> {
-    let connection = open_atlas(atlas)?;
-    let n_proteins = protein_count(&connection, atlas)?;
-    let meta = load_protein_meta(&connection, atlas)?;
-    let mut prompts = Vec::new();
-    for &unit in units {
-        let (kind, index) = unit_row(&connection, unit, atlas)?.ok_or_else(|| {
-            DescribeError::input(
-                format!("{}: no unit {unit}", atlas.display()),
-                "name a unit of the atlas's units table",
-            )
-        })?;
-        let Some(sample) = sample_of(&connection, atlas, unit, &kind, n_proteins, options)? else {
-            continue;
-        };
-        let label = format!("{kind} {index}");
-        let (explain, predict) = prompts_for(
-            &label,
-            &sample,
-            &meta,
-            description,
-            options.include_sequence,
-        );
-        prompts.push(UnitPrompts {
-            unit,
-            kind,
-            index,
-            label,
-            explain,
-            predict,
-            n_held_out: sample.held_out.len(),
-        });
-    }
-    Ok(prompts)
-}
 
 /// Which descriptions to score again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -270,20 +137,6 @@ fn original_predict_hash(
         )
         .optional()
         .map_err(DescribeError::sqlite(path, "reading the describe log"))
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.retain(|v| v.is_finite());
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    Some(if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    })
 }
 
 struct Scored {
@@ -659,113 +512,4 @@ fn write_score(
     }
     transaction.commit().map_err(sql)?;
     Ok(())
-}
-
-/// One unit kind's descriptions by one provider and model.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct KindStats {
-    /// Units with a description and a score.
-    pub described: usize,
-    /// Units recorded failed.
-    pub failed: usize,
-    pub median_pearson: Option<f64>,
-    /// Share of described units with Pearson r > 0.5.
-    pub share_above_half: Option<f64>,
-}
-
-/// The descriptions of one protocol, provider and model in an atlas.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct DescriptionStats {
-    pub protocol: String,
-    pub provider: String,
-    pub model: String,
-    pub features: KindStats,
-    pub neurons: KindStats,
-}
-
-/// Per protocol, provider and model: the described units of each kind, their median Pearson r
-/// and the share with r > 0.5. Empty when the atlas holds no description. Reads only.
-pub fn description_stats(atlas: &Path) -> DescribeResult<Vec<DescriptionStats>> {
-    let connection = Connection::open_with_flags(atlas, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(DescribeError::sqlite(atlas, "opening"))?;
-    let has_status: bool = connection
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('descriptions') WHERE name = 'status'",
-            [],
-            |row| row.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-        .unwrap_or(false);
-    if !has_status {
-        return Ok(Vec::new());
-    }
-    let action = "reading descriptions";
-    let mut statement = connection
-        .prepare(
-            "SELECT d.protocol, d.provider, d.model, u.kind, d.status, d.pearson FROM \
-             descriptions d JOIN units u ON u.unit = d.unit \
-             ORDER BY d.protocol, d.provider, d.model",
-        )
-        .map_err(DescribeError::sqlite(atlas, action))?;
-    type Row = (String, String, String, String, String, Option<f64>);
-    let rows: Vec<Row> = statement
-        .query_map([], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-            ))
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(DescribeError::sqlite(atlas, action))?;
-    let mut groups: Vec<(DescriptionStats, [Vec<f64>; 2])> = Vec::new();
-    for (protocol, provider, model, kind, status, r) in rows {
-        let position = groups.iter().position(|(g, _)| {
-            g.protocol == protocol && g.provider == provider && g.model == model
-        });
-        let position = position.unwrap_or_else(|| {
-            groups.push((
-                DescriptionStats {
-                    protocol,
-                    provider,
-                    model,
-                    ..DescriptionStats::default()
-                },
-                [Vec::new(), Vec::new()],
-            ));
-            groups.len() - 1
-        });
-        let (group, scores) = &mut groups[position];
-        let (stats, scores) = if kind == "neuron" {
-            (&mut group.neurons, &mut scores[1])
-        } else {
-            (&mut group.features, &mut scores[0])
-        };
-        if status == "ok" {
-            stats.described += 1;
-            // A constant prediction has no correlation; it counts as described, below 0.5.
-            scores.push(r.unwrap_or(f64::NAN));
-        } else {
-            stats.failed += 1;
-        }
-    }
-    Ok(groups
-        .into_iter()
-        .map(|(mut group, [features, neurons])| {
-            for (stats, scores) in [
-                (&mut group.features, features),
-                (&mut group.neurons, neurons),
-            ] {
-                if !scores.is_empty() {
-                    let above = scores.iter().filter(|r| **r > 0.5).count();
-                    stats.share_above_half = Some(above as f64 / scores.len() as f64);
-                }
-                stats.median_pearson = median(scores);
-            }
-            group
-        })
-        .collect())
 }
