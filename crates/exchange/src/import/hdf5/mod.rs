@@ -16,6 +16,7 @@
 //! big-endian or integer data, LZF/SZIP/Blosc) is refused with a message naming it. Every
 //! address and size is checked against the file before use.
 
+mod chunks;
 mod messages;
 mod parse;
 
@@ -136,7 +137,7 @@ impl Hdf5File {
                     }
                 }
                 Layout::Chunked(chunked) => {
-                    messages::read_chunked(&self.map, self.sizes, &d, chunked, bytes)?
+                    chunks::read_chunked(&self.map, self.sizes, &d, chunked, bytes)?
                 }
             };
             if raw.len() != bytes {
