@@ -3,9 +3,11 @@
 //! (counted, with their `replaced_by`/`consider` kept for reports) and `alt_id`s map to their
 //! primary term.
 //!
-//! Per term it precomputes the ancestor set (with the term itself) and two depths: the longest
-//! path to a root (goatools' `depth`) and the shortest (goatools' `level`).
+//! Per term it precomputes two depths, the longest path to a root (goatools' `depth`) and the
+//! shortest (goatools' `level`), and the ancestor set with the term itself while those sets
+//! stay linear in the number of terms (see `closure.rs`: always for GO, not for a deep chain).
 
+mod closure;
 mod distance;
 mod propagate;
 
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{BioError, Result};
 use crate::ids::{GoId, Namespace};
 use crate::obo::{OboDocument, RelationType};
+use closure::{Closure, STORED_PER_TERM};
 
 pub use propagate::{PropagatedAnnotation, PropagationReport};
 
@@ -64,9 +67,8 @@ pub struct GoDag {
     primary: HashMap<GoId, TermIndex>,
     alt_ids: HashMap<GoId, TermIndex>,
     obsolete: HashMap<GoId, ObsoleteTerm>,
-    /// Ancestors with self, sorted; term `t` owns `ancestors[ancestor_offsets[t]..ancestor_offsets[t + 1]]`.
-    ancestor_offsets: Vec<usize>,
-    ancestors: Vec<TermIndex>,
+    /// Ancestors with self, stored or walked.
+    closure: Closure,
     longest_depth: Vec<u32>,
     shortest_depth: Vec<u32>,
 }
@@ -91,8 +93,7 @@ impl GoDag {
             primary: HashMap::new(),
             alt_ids: HashMap::new(),
             obsolete: HashMap::new(),
-            ancestor_offsets: Vec::new(),
-            ancestors: Vec::new(),
+            closure: Closure::Walked,
             longest_depth: Vec::new(),
             shortest_depth: Vec::new(),
         };
@@ -158,7 +159,7 @@ impl GoDag {
         Ok(dag)
     }
 
-    /// Ancestor sets and depths, parents first.
+    /// Depths and the ancestor closure, parents first.
     fn compute_closure(&mut self, term_lines: &[usize]) -> Result<()> {
         let parent_lists: Vec<Vec<usize>> = self
             .parents
@@ -172,15 +173,12 @@ impl GoDag {
                 terms: cycle.iter().map(|&t| self.ids[t].to_string()).collect(),
             })?;
         let n = self.ids.len();
-        let mut sets: Vec<Vec<TermIndex>> = vec![Vec::new(); n];
         self.longest_depth = vec![0; n];
         self.shortest_depth = vec![0; n];
         for &node in &order {
-            let mut set = vec![TermIndex(node as u32)];
             let mut longest = None::<u32>;
             let mut shortest = None::<u32>;
             for parent in &self.parents[node] {
-                set.extend_from_slice(&sets[parent.at()]);
                 let (l, s) = (
                     self.longest_depth[parent.at()],
                     self.shortest_depth[parent.at()],
@@ -188,18 +186,10 @@ impl GoDag {
                 longest = Some(longest.map_or(l, |d| d.max(l)));
                 shortest = Some(shortest.map_or(s, |d| d.min(s)));
             }
-            set.sort_unstable();
-            set.dedup();
-            sets[node] = set;
             self.longest_depth[node] = longest.map_or(0, |d| d + 1);
             self.shortest_depth[node] = shortest.map_or(0, |d| d + 1);
         }
-        self.ancestor_offsets = Vec::with_capacity(n + 1);
-        self.ancestor_offsets.push(0);
-        for set in sets {
-            self.ancestors.extend(set);
-            self.ancestor_offsets.push(self.ancestors.len());
-        }
+        self.closure = Closure::build(&self.parents, &order, STORED_PER_TERM * n);
         Ok(())
     }
 
@@ -271,11 +261,6 @@ impl GoDag {
     /// Direct children over `is_a` and `part_of`.
     pub fn children(&self, term: TermIndex) -> &[TermIndex] {
         &self.children[term.at()]
-    }
-
-    /// Every ancestor over `is_a` and `part_of`, the term itself included, sorted by index.
-    pub fn ancestors(&self, term: TermIndex) -> &[TermIndex] {
-        &self.ancestors[self.ancestor_offsets[term.at()]..self.ancestor_offsets[term.at() + 1]]
     }
 
     /// Length of the longest path up to a root (roots have depth 0; goatools' `depth`).

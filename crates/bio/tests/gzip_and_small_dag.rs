@@ -139,11 +139,11 @@ fn small_dag_structure_and_gzip_obo() {
     assert_eq!(dag.obsolete_count(), 1);
     assert_eq!(dag.alt_id_count(), 1);
     let four = dag.index(GoId(4)).unwrap();
-    assert_eq!(ids(&dag, dag.ancestors(four)), vec![1, 2, 3, 4]);
+    assert_eq!(ids(&dag, &dag.ancestors(four)), vec![1, 2, 3, 4]);
     assert_eq!((dag.depth(four), dag.level(four)), (2, 2));
     // regulates is not followed.
     let five = dag.index(GoId(5)).unwrap();
-    assert_eq!(ids(&dag, dag.ancestors(five)), vec![1, 5]);
+    assert_eq!(ids(&dag, &dag.ancestors(five)), vec![1, 5]);
     let seven = dag.index(GoId(17)).unwrap();
     assert_eq!(dag.id(seven), GoId(7));
     assert_eq!(dag.name(seven), "seven");
@@ -166,8 +166,8 @@ fn small_dag_structure_and_gzip_obo() {
     assert_eq!(dag.data_version(), Some("test"));
     // Same DAG from plain text.
     assert_eq!(
-        ids(&dag, dag.ancestors(four)),
-        ids(&small_dag(false), small_dag(false).ancestors(four))
+        ids(&dag, &dag.ancestors(four)),
+        ids(&small_dag(false), &small_dag(false).ancestors(four))
     );
     assert_eq!(
         OboDocument::read(SMALL_OBO.as_bytes(), "inline")

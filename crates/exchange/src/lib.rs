@@ -18,9 +18,11 @@
 //! hold, and an import writes an activation set the rest of the pipeline reads like any other.
 
 mod error;
+pub mod export;
 pub mod parquet;
 
 pub use error::{ExchangeError, Result};
+pub use export::{export, ExportRequest, Exported};
 pub use parquet::{export_atlas, export_set, SetExport};
 pub mod import;
 

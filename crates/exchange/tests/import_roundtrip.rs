@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use plmscope_exchange::{import, ImportFormat, ImportRequest};
-use plmscope_store::{ActivationSet, Level, StorageDtype};
+use plmscope_store::{ActivationSet, Level, Site, StorageDtype};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -26,7 +26,7 @@ fn request(format: ImportFormat, input: PathBuf, level: Level, out: &Path) -> Im
         layer: None,
         level,
         model: "test/foreign".into(),
-        site: "resid_post".into(),
+        site: Site::ResidPost,
         dtype: StorageDtype::F32,
         proteins_per_shard: 2,
         fasta: None,

@@ -7,7 +7,10 @@
 use crate::enrichment::Foreground;
 use crate::stats_error::{StatsError, StatsResult};
 
-/// Sparse codes in CSR form: row `r` holds `feature[row_ptr[r]..row_ptr[r+1]]` with `value`s.
+/// Sparse codes in CSR form, borrowed: row `r` holds `feature[row_ptr[r]..row_ptr[r+1]]` with
+/// `value`s. This is a view of the layout of `plmscope_store::CsrRows`, the one owned CSR type
+/// (a code shard's, an encoder's output): pass `&csr.row_ptr`, `&csr.feature`, `&csr.value`.
+/// This crate does not depend on the store, so it reads the three slices, not the type.
 #[derive(Debug, Clone, Copy)]
 pub struct SparseCodes<'a> {
     pub row_ptr: &'a [u64],

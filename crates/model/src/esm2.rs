@@ -7,36 +7,8 @@ use crate::config::EsmConfig;
 use crate::error::ModelError;
 use crate::kernels::{self, AttentionShape, Linear};
 use crate::weights::{Checkpoint, TensorMap};
+use plmscope_store::Site;
 use std::collections::BTreeMap;
-
-/// Where in a block activations are captured (ARCHITECTURE.md "ESM2 facts").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Site {
-    /// Residual stream after block L (L = 0: embedding output; last: after the final LayerNorm).
-    ResidPost,
-    /// LayerNorm-ed input of block L's MLP.
-    MlpIn,
-    /// Block L's MLP output before it is added to the stream.
-    MlpOut,
-    /// resid_post L − resid_post L−1: block L's update of the stream (the seed paper's
-    /// inter-layer transcoder target).
-    BlockDelta,
-}
-
-impl Site {
-    pub const ALL: [Site; 4] = [Site::ResidPost, Site::MlpIn, Site::MlpOut, Site::BlockDelta];
-    pub fn name(self) -> &'static str {
-        match self {
-            Site::ResidPost => "resid_post",
-            Site::MlpIn => "mlp_in",
-            Site::MlpOut => "mlp_out",
-            Site::BlockDelta => "block_delta",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Site> {
-        Site::ALL.into_iter().find(|site| site.name() == s)
-    }
-}
 
 #[derive(Debug, Clone)]
 struct LayerNorm {

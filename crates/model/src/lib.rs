@@ -25,7 +25,10 @@ pub mod weights;
 
 pub use config::EsmConfig;
 pub use error::ModelError;
-pub use esm2::{CaptureRequest, Captured, Esm2, ResidualPatch, Site};
+pub use esm2::{CaptureRequest, Captured, Esm2, ResidualPatch};
+/// The capture sites: one type, defined beside the manifests that record it (the store), so a
+/// site captured here is the site a set's manifest names without a conversion.
+pub use plmscope_store::Site;
 
 /// Where a model came from, for manifests and `model info`.
 #[derive(Debug, Clone)]

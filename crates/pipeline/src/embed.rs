@@ -26,6 +26,7 @@ use crate::Progress;
 
 /// What to do with a record holding a character outside ESM's alphabet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum OnInvalid {
     /// Stop with an error naming the file, line and record.
@@ -36,9 +37,10 @@ pub enum OnInvalid {
 
 /// What to do with a protein longer than ESM2's context (1022 residues).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LongPolicy {
-    /// Keep the first 1022 residues.
+    /// Keep the first 1022 residues (ESM2's context).
     Truncate,
     /// Leave the protein out (listed in the manifest).
     Skip,
@@ -100,19 +102,24 @@ pub fn set_dir_name(layer: usize, site: Site, level: Level) -> String {
     format!("layer{layer}.{}.{level}", site.name())
 }
 
-/// Parses `residue` / `protein`.
+/// Parses `residue` / `protein` (surrounding spaces allowed).
 pub fn parse_level(s: &str) -> Result<Level> {
-    match s.trim() {
-        "residue" => Ok(Level::Residue),
-        "protein" => Ok(Level::Protein),
-        other => bail!("level {other}: use residue and/or protein"),
-    }
+    s.trim().parse().map_err(anyhow::Error::msg)
 }
 
-/// Parses a capture site name.
+/// Parses a capture site name (surrounding spaces allowed).
 pub fn parse_site(s: &str) -> Result<Site> {
-    Site::parse(s.trim())
-        .with_context(|| format!("site {s}: use resid_post, mlp_in, mlp_out or block_delta"))
+    s.trim().parse().map_err(anyhow::Error::msg)
+}
+
+/// Parses a list of levels (`residue,protein`), each with [`parse_level`].
+pub fn parse_levels<S: AsRef<str>>(names: &[S]) -> Result<Vec<Level>> {
+    names.iter().map(|l| parse_level(l.as_ref())).collect()
+}
+
+/// Parses a list of capture site names (`resid_post,mlp_in`), each with [`parse_site`].
+pub fn parse_sites<S: AsRef<str>>(names: &[S]) -> Result<Vec<Site>> {
+    names.iter().map(|s| parse_site(s.as_ref())).collect()
 }
 
 /// A protein kept after validation: its id, residues embedded and where it came from.
@@ -261,7 +268,7 @@ fn embed_sharded(
                         weights_sha256: info.weights_sha256.clone(),
                     },
                     layer,
-                    site: site.name().to_string(),
+                    site,
                     level,
                     d_model: d,
                     dtype: req.dtype,

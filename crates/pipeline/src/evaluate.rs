@@ -1,7 +1,7 @@
 //! The eval and encode stages: a dictionary's reconstruction metrics on an activation set
 //! (optionally the spliced-in masked-LM test), and a set encoded into sparse codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use plmscope_sae::code_sets::{encode_set, EncodeSummary};
@@ -23,18 +23,29 @@ use crate::Progress;
 /// Rows of the probe sample that eval and encode check the FVU on before the real work.
 const PROBE_ROWS: usize = 8192;
 
-/// Evaluate `sae` on `activations` (and `target`, for transcoders).
+/// Evaluate `sae` on `activations` (and `target`, for transcoders). With the `cli` feature it
+/// is also `plmscope eval`'s flags (the field docs are their help), less the spliced-in test's.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct EvalRequest {
+    /// Dictionary directory (ours, SAELens or sparsify).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub sae: PathBuf,
-    /// When this is the set the dictionary was trained on, only its validation proteins count.
+    /// Activation set; when it is the set the dictionary was trained on, only its validation
+    /// proteins are used.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub activations: PathBuf,
+    /// Target set, for transcoders.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub target: Option<PathBuf>,
-    /// Also write the evaluation (with every latent's density) here as JSON.
+    /// Also write the evaluation (with every latent's density) as JSON.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub json: Option<PathBuf>,
-    /// Go on even when a probe's FVU is far worse than recorded at training.
+    /// Evaluate even when a probe's FVU is far worse than recorded at training.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub no_fvu_check: bool,
     /// The spliced-in masked-LM test (residue-level SAEs on resid_post).
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub splice: Option<SpliceRequest>,
 }
 
@@ -100,8 +111,8 @@ fn probe_fvu(
             h.site,
             h.level,
             s.layer.map_or("?".to_string(), |l| l.to_string()),
-            s.site,
-            s.level
+            s.site.map_or("?", |site| site.name()),
+            s.level.map_or("?", |level| level.name())
         )
     })
 }
@@ -216,13 +227,36 @@ impl std::fmt::Display for EvalOutcome {
     }
 }
 
-/// Encode `activations` with `sae` into a code set at `out` (resumable).
+/// Encode `activations` with `sae` into a code set at `out` (resumable). With the `cli`
+/// feature it is also `plmscope encode`'s flags (the field docs are their help).
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct EncodeRequest {
+    /// Dictionary directory.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub sae: PathBuf,
+    /// Activation set to encode.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub activations: PathBuf,
+    /// Output code set directory.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
+    /// Encode even when a probe's FVU is far worse than recorded at training.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub no_fvu_check: bool,
+}
+
+/// What `plmscope encode` prints: rows encoded into `out`, shards written and found complete,
+/// and codes per row.
+pub fn encode_report(summary: &EncodeSummary, out: &Path) -> String {
+    format!(
+        "encoded {} rows into {} ({} shards written, {} already complete; {:.2} codes per row)",
+        summary.rows,
+        out.display(),
+        summary.written,
+        summary.skipped,
+        summary.nnz as f64 / summary.rows.max(1) as f64
+    )
 }
 
 /// Encodes a set shard by shard; a rerun completes what a crash left.

@@ -1,15 +1,20 @@
 //! plmscope's stages as library functions with typed inputs and outputs (embed, train, eval,
-//! encode, analyze), and the study runner that chains them, skipping every stage whose output
-//! is complete and whose inputs and settings are unchanged. The command-line program and the
-//! runner both call these functions; nothing here parses command-line flags or draws progress
-//! bars (stages report through [`Progress`]).
+//! encode, analyze, describe, compare, flow...), and the study runner that chains them,
+//! skipping every stage whose output is complete and whose inputs and settings are unchanged.
+//! The command-line program and the runner both call these functions; nothing here draws
+//! progress bars (stages report through [`Progress`]). Requests that are exactly a command's
+//! flags derive `clap::Args` with the `cli` feature, so the flags are defined once, here.
 
 pub mod analyze;
+pub mod compare;
 pub mod describe;
+pub mod describe_run;
 pub mod embed;
 pub mod evaluate;
 pub mod fingerprint;
+pub mod flow;
 pub mod merge;
+pub mod model;
 pub mod presets;
 pub mod probe;
 pub mod progress;

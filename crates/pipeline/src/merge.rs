@@ -46,12 +46,18 @@ use crate::fingerprint::file_sha256;
 use crate::shard::{by_index, PartManifest, PartStage, PART_FILE};
 use crate::Progress;
 
-/// The parts to join and where.
+/// The parts to join and where. With the `cli` feature it is also `plmscope merge`'s
+/// arguments (the field docs are their help).
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct MergeRequest {
-    /// Part directories (any order), each the `--out` of one `--shard i/N` run.
+    /// Part directories, each the --out of one `embed`, `encode` or `analyze` run with
+    /// --shard i/N (any order; all N parts are needed).
+    #[cfg_attr(feature = "cli", arg(required = true, value_name = "PART"))]
     pub parts: Vec<PathBuf>,
-    /// The merged result: embed's output directory (one sub-directory per set) or the code set.
+    /// The merged result: embed's output directory (one sub-directory per set), the code set,
+    /// or the atlas (analyze: q-values and coherence recomputed over all parts).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
 }
 

@@ -8,6 +8,7 @@ use plmscope_sae::trainer::{
 };
 use plmscope_store::Level;
 
+use crate::analyze::{parse_correction, parse_namespaces, AnalyzeRequest};
 use crate::train::{DictionarySize, Normalize, TrainRequest};
 
 /// A published setup: model, layers, dictionary and analysis settings.
@@ -274,6 +275,33 @@ impl Preset {
             "interplm-esm2-8m" => adjust_interplm,
             _ => adjust_interprot,
         });
+    }
+
+    /// Puts this setup under a request that already holds the command line's values: the
+    /// architecture, normalisation, decoder norm and adjustments become the preset's, while
+    /// `ks`, `sizes` and `lr`, when the request has them, override the preset's (`--k`,
+    /// `--latents`/`--expansion` and `--lr` win).
+    pub fn fill_train_request_under(&self, req: &mut TrainRequest) {
+        let ks = std::mem::take(&mut req.ks);
+        let sizes = std::mem::take(&mut req.sizes);
+        let lr = req.lr;
+        self.fill_train_request(req);
+        if !ks.is_empty() {
+            req.ks = ks;
+        }
+        if !sizes.is_empty() {
+            req.sizes = sizes;
+        }
+        req.lr = lr.or(req.lr);
+    }
+
+    /// Sets an analysis request's statistics to this setup's: GO namespaces, correction and
+    /// alpha.
+    pub fn fill_analyze_request(&self, req: &mut AnalyzeRequest) -> Result<()> {
+        req.namespaces = parse_namespaces(self.namespaces)?;
+        req.correction = parse_correction(self.correction)?;
+        req.alpha = self.alpha;
+        Ok(())
     }
 }
 

@@ -114,6 +114,38 @@ pub struct ProbeOutcome {
     pub positives: usize,
 }
 
+impl fmt::Display for ProbeOutcome {
+    /// The results table, one line per set, best first: rank, held-out AUROC and F1, nonzero
+    /// units, fewest units reaching 95% of the best AUROC, that best, kind, units, the three
+    /// best single units (held-out AUROC), set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "rank\tauroc\tf1\tnonzero\tunits_for_95%\tbest_auroc\tkind\tunits\ttop single units (held-out AUROC)\tset")?;
+        for (i, r) in self.reports.iter().enumerate() {
+            let singles: Vec<String> = r
+                .single_units
+                .iter()
+                .take(3)
+                .map(|s| format!("{}:{:.3}", s.unit, s.test_auroc))
+                .collect();
+            writeln!(
+                f,
+                "{}\t{:.4}\t{:.4}\t{}\t{}\t{:.4}\t{}\t{}\t{}\t{}",
+                i + 1,
+                r.auroc,
+                r.f1,
+                r.nonzero,
+                r.units_for_95,
+                r.best_auroc,
+                r.kind.as_str(),
+                r.units,
+                singles.join(" "),
+                r.name
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Per-residue (or per-protein) labels of the labelled proteins, by protein id.
 struct Labels {
     residue: bool,

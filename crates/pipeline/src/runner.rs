@@ -210,6 +210,54 @@ pub struct StageReport {
     pub summary: String,
 }
 
+impl std::fmt::Display for StageReport {
+    /// One line: action, stage, wall time and peak RSS.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<8} {} in {:.1}s, peak RSS {}",
+            self.action.name(),
+            self.id,
+            self.seconds,
+            self.peak_rss_bytes
+                .map_or("?".to_string(), |b| format!("{} MB", b / (1 << 20)))
+        )
+    }
+}
+
+/// The line `plmscope run` prints instead of running when every stage is up to date.
+pub fn nothing_to_run(study: &Study, stages: &[PlannedStage]) -> Option<String> {
+    stages
+        .iter()
+        .all(|s| s.action == Action::UpToDate)
+        .then(|| {
+            format!(
+                "{}: all {} stages are up to date; nothing to run",
+                study.out_dir().display(),
+                stages.len()
+            )
+        })
+}
+
+/// What `plmscope run` prints at the end: each analyze and describe stage's summary under its
+/// id, then one line with the study, the stages run and where the results are.
+pub fn run_summary(study: &Study, reports: &[StageReport]) -> String {
+    let mut text = String::new();
+    for r in reports
+        .iter()
+        .filter(|r| r.id.starts_with("analyze/") || r.id.starts_with("describe/"))
+    {
+        text += &format!("== {}\n{}\n", r.id, r.summary);
+    }
+    text += &format!(
+        "{}: {} stages run; results under {}\n",
+        study.name,
+        reports.len(),
+        study.out_dir().display()
+    );
+    text
+}
+
 /// Runs every stage that is not up to date, in order. `progress_for` gives each stage its
 /// progress sink; `on_stage` hears about each stage as it ends.
 pub fn run(

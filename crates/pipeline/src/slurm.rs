@@ -217,6 +217,17 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     })
 }
 
+/// Loads a study for jobs that run in other folders, on other machines: returns the study
+/// file's absolute path and the study, with `out` (when given) made absolute too.
+pub fn load_study_for_jobs(study_file: &Path, out: Option<&Path>) -> Result<(PathBuf, Study)> {
+    let study_file = absolute(study_file)?;
+    let mut study = Study::load(&study_file)?;
+    if let Some(out) = out {
+        study.out = Some(absolute(out)?);
+    }
+    Ok((study_file, study))
+}
+
 /// Works out every job of `study` (its `out` and paths as loaded) without writing anything.
 pub fn plan_jobs(study: &Study, req: &SlurmRequest) -> Result<SlurmPlan> {
     let section = study.slurm.clone().unwrap_or_default();

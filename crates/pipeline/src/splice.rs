@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use plmscope_bio::FastaReader;
 use plmscope_model::{alphabet, load_model, splice};
 use plmscope_sae::Dictionary;
+use plmscope_store::{Level, Site};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -20,11 +21,11 @@ pub struct SpliceOptions<'a> {
 /// Runs the test and returns its JSON report.
 pub fn splice_report(dict: &Dictionary, opts: &SpliceOptions) -> Result<Value> {
     let source = &dict.meta.source;
-    if source.site != "resid_post" || source.level != "residue" {
+    if source.site != Some(Site::ResidPost) || source.level != Some(Level::Residue) {
         bail!(
             "the spliced-in test needs a residue-level SAE on resid_post; this one was trained on {} {} activations",
-            source.level,
-            source.site
+            source.level.map_or("unrecorded-level", |level| level.name()),
+            source.site.map_or("unrecorded-site", |site| site.name())
         );
     }
     let layer = source

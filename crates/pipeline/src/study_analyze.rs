@@ -35,9 +35,7 @@ pub(crate) fn analyze_request(
         .context("[analyze] residue_labels")?;
     // A preset gives the paper's statistics; the study's own values win.
     if let Some(p) = preset {
-        req.namespaces = parse_namespaces(p.namespaces)?;
-        req.correction = parse_correction(p.correction)?;
-        req.alpha = p.alpha;
+        p.fill_analyze_request(&mut req)?;
     }
     if section.namespaces != ["BP", "MF", "CC"] || preset.is_none() {
         req.namespaces = parse_namespaces(&section.namespaces).context("[analyze] namespaces")?;

@@ -22,6 +22,7 @@ const SHUFFLE_BUFFER_BYTES: usize = 256 << 20;
 
 /// Input normalisation while training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Normalize {
     /// Raw activations.
@@ -42,6 +43,21 @@ pub enum DictionarySize {
     Expansion(usize),
     /// An absolute number of latents.
     Latents(usize),
+}
+
+impl DictionarySize {
+    /// The sizes of a request given as two lists: absolute `latents` when there are any,
+    /// else `expansions` (both empty: the papers' default for the set's level).
+    pub fn list(latents: Vec<usize>, expansions: Vec<usize>) -> Vec<DictionarySize> {
+        if latents.is_empty() {
+            expansions
+                .into_iter()
+                .map(DictionarySize::Expansion)
+                .collect()
+        } else {
+            latents.into_iter().map(DictionarySize::Latents).collect()
+        }
+    }
 }
 
 /// One training run: every combination of `archs` × `sizes` × `ks` is trained from one read
@@ -165,8 +181,8 @@ pub(crate) fn site_ref(set: &ActivationSet) -> SiteRef {
     SiteRef {
         model: h.model.id.clone(),
         layer: Some(h.layer as u32),
-        site: h.site.clone(),
-        level: h.level.to_string(),
+        site: Some(h.site),
+        level: Some(h.level),
     }
 }
 

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use plmscope_interpret::pipeline::ForegroundRule;
 use plmscope_pipeline::analyze::{analyze, AnalyzeRequest, LabelKind, LabelSource};
 use plmscope_pipeline::NoProgress;
-use plmscope_store::{ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, StorageDtype};
+use plmscope_store::{
+    ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, Site, StorageDtype,
+};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 
@@ -39,7 +41,7 @@ fn write_set(dir: &Path, level: Level, proteins: &[ProteinEntry], d_model: usize
             weights_sha256: "0".repeat(64),
         },
         layer: 1,
-        site: "resid_post".into(),
+        site: Site::ResidPost,
         level,
         d_model,
         dtype: StorageDtype::F32,

@@ -6,8 +6,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use plmscope_interpret::enrichment::{CorrectionMethod, TermSizeFilter};
 use plmscope_pipeline::analyze::{
-    analyze, parse_correction, parse_namespaces, parse_rule, parse_store_tests, AnalyzeRequest,
-    LabelSource,
+    analyze, parse_namespaces, parse_rule, parse_store_tests, AnalyzeRequest, LabelSource,
 };
 use plmscope_pipeline::presets::Preset;
 use plmscope_pipeline::shard::ShardSpec;
@@ -160,9 +159,7 @@ impl AnalyzeArgs {
             shard: self.shard.as_deref().map(ShardSpec::parse).transpose()?,
         };
         if let Some(p) = preset {
-            req.namespaces = parse_namespaces(p.namespaces)?;
-            req.correction = parse_correction(p.correction)?;
-            req.alpha = p.alpha;
+            p.fill_analyze_request(&mut req)?;
         }
         Ok(req)
     }

@@ -1,35 +1,20 @@
 //! `plmscope describe` and `plmscope score`: LLM descriptions of an atlas's units and their
-//! scores. Parsing and drawing only; the stage functions are in `plmscope_pipeline::describe`.
+//! scores. Parsing and drawing only; the stage functions are in
+//! `plmscope_pipeline::describe_run`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
-use plmscope_interpret::describe::{DescribeEvent, DescribeOptions, RescoreFilter};
-use plmscope_pipeline::describe::{describe_atlas, score_atlas, DescribeSection, Protocol};
+use clap::Args;
+use plmscope_interpret::describe::{DescribeEvent, RescoreFilter};
+use plmscope_pipeline::describe::DescribeSection;
+use plmscope_pipeline::describe_run::{
+    describe_run, event_text, score_run, DescribeRun, EventText,
+};
+use plmscope_pipeline::Progress;
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ProviderArg {
-    Anthropic,
-    Openai,
-    Replay,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum UnitsArg {
-    Features,
-    Neurons,
-    Both,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ProtocolArg {
-    Gujral2025,
-    Delphi,
-}
+use crate::progress::BarProgress;
 
 /// Who answers, and at what price.
 #[derive(Args, Debug)]
@@ -39,8 +24,8 @@ struct ProviderArgs {
     atlas: PathBuf,
     /// anthropic (key: ANTHROPIC_API_KEY), openai (key: OPENAI_API_KEY; with --base-url any
     /// OpenAI-compatible server: vLLM, llama.cpp, Ollama) or replay (answers from a log).
-    #[arg(long, value_enum)]
-    provider: ProviderArg,
+    #[arg(long, value_parser = ["anthropic", "openai", "replay"])]
+    provider: String,
     /// The model, e.g. claude-haiku-4-5, gpt-4o-mini, or the name a local server serves.
     #[arg(long)]
     model: String,
@@ -48,8 +33,8 @@ struct ProviderArgs {
     #[arg(long)]
     base_url: Option<String>,
     /// Units to describe (or whose descriptions to score).
-    #[arg(long, value_enum, default_value = "both")]
-    units: UnitsArg,
+    #[arg(long, default_value = "both", value_parser = ["features", "neurons", "both"])]
+    units: String,
     /// Seeds the unit draw and every unit's protein sample (score: the describe run's seed).
     #[arg(long)]
     seed: Option<u64>,
@@ -87,8 +72,8 @@ pub struct DescribeArgs {
     #[arg(long)]
     sample: Option<usize>,
     /// gujral2025 (the seed paper's, default) or delphi (residue windows).
-    #[arg(long, value_enum)]
-    protocol: Option<ProtocolArg>,
+    #[arg(long, value_parser = ["gujral2025", "delphi"])]
+    protocol: Option<String>,
     /// A preset's protocol and sample (gujral2025-protein, gujral2025-residue, ...).
     #[arg(long)]
     preset: Option<String>,
@@ -115,188 +100,86 @@ pub struct ScoreArgs {
 }
 
 impl ProviderArgs {
-    fn section(&self) -> DescribeSection {
-        let provider = match self.provider {
-            ProviderArg::Anthropic => "anthropic",
-            ProviderArg::Openai => "openai",
-            ProviderArg::Replay => "replay",
-        };
-        let units = match self.units {
-            UnitsArg::Features => "features",
-            UnitsArg::Neurons => "neurons",
-            UnitsArg::Both => "both",
-        };
-        let default_log = || {
-            let mut o = DescribeOptions::new(plmscope_interpret::describe::ProviderOptions::new(
-                plmscope_interpret::describe::ProviderKind::Replay,
-                "",
-            ));
-            o.log_path = self.log.clone();
-            o.log_path_for(&self.atlas)
-        };
-        DescribeSection {
-            provider: provider.to_string(),
-            model: self.model.clone(),
-            base_url: self.base_url.clone(),
-            units: Some(units.to_string()),
-            seed: self.seed,
-            max_cost: self.max_cost,
-            concurrency: self.concurrency,
-            price_table: self.price_table.clone(),
-            replay_log: match self.provider {
-                ProviderArg::Replay => Some(self.replay_log.clone().unwrap_or_else(default_log)),
-                _ => self.replay_log.clone(),
+    fn into_run(self) -> DescribeRun {
+        DescribeRun {
+            atlas: self.atlas,
+            section: DescribeSection {
+                provider: self.provider,
+                model: self.model,
+                base_url: self.base_url,
+                units: Some(self.units),
+                seed: self.seed,
+                max_cost: self.max_cost,
+                concurrency: self.concurrency,
+                price_table: self.price_table,
+                replay_log: self.replay_log,
+                retry_failed: self.retry_failed,
+                ..DescribeSection::default()
             },
-            retry_failed: self.retry_failed,
-            ..DescribeSection::default()
+            log: self.log,
+            dry_run: self.dry_run,
         }
-    }
-
-    fn finish(&self, options: &mut DescribeOptions) {
-        options.dry_run = self.dry_run;
-        options.log_path = self.log.clone();
     }
 }
 
-/// Draws the progress bar (with the spend so far) on a terminal, and plain lines otherwise.
-struct Bar {
-    bar: Option<ProgressBar>,
+/// Draws the events: the progress bar (with the spend so far) on a terminal, plain lines
+/// otherwise.
+struct Drawing {
+    bar: BarProgress,
     terminal: bool,
+    show_prompts: bool,
 }
 
-impl Bar {
-    fn new() -> Self {
-        Bar {
-            bar: None,
+impl Drawing {
+    fn new(show_prompts: bool) -> Self {
+        Drawing {
+            bar: BarProgress::new(),
             terminal: std::io::stderr().is_terminal(),
+            show_prompts,
         }
     }
 
-    fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) if self.terminal => bar.println(text),
-            _ => eprintln!("{text}"),
-        }
-    }
-
-    fn event(&mut self, event: &DescribeEvent, show_prompts: bool) {
-        match event {
-            DescribeEvent::Planned { kind, counts } => self.line(&format!(
-                "{kind}s: {} to describe, {} done before, passed over {} too few active, {} too few inactive, {} dead",
-                counts.selected,
-                counts.already_done,
-                counts.too_few_active,
-                counts.too_few_inactive,
-                counts.dead
-            )),
-            DescribeEvent::Prompt {
-                unit,
-                label,
-                prompt,
-            } => {
-                if show_prompts {
-                    println!("===== {label} (unit {unit}) prompt\n{prompt}\n");
-                } else {
-                    println!("{label} (unit {unit}): prompt of {} characters", prompt.len());
-                }
-            }
-            DescribeEvent::Retrying { unit, retry } => self.line(&format!(
-                "unit {unit}: retry {} in {:.1}s: {}",
-                retry.attempt,
-                retry.wait.as_secs_f64(),
-                retry.reason
-            )),
-            DescribeEvent::UnitDone {
-                label,
+    fn event(&self, event: &DescribeEvent) {
+        match event_text(event, self.show_prompts) {
+            EventText::Status(line) => self.bar.println(&line),
+            EventText::Output(text) => println!("{text}"),
+            EventText::Unit {
                 done,
                 total,
-                pearson,
-                error,
-                spent_usd,
-                ..
+                message,
+                line,
             } => {
-                let result = match (pearson, error) {
-                    (_, Some(e)) => format!("failed: {e}"),
-                    (Some(r), None) => format!("r = {r:.3}"),
-                    (None, None) => "no correlation (constant predictions)".to_string(),
-                };
                 if self.terminal {
-                    let bar = self.bar.get_or_insert_with(|| {
-                        let bar = ProgressBar::new(*total as u64).with_style(
-                            ProgressStyle::with_template(
-                                "[{elapsed_precise}] {bar:40} {pos}/{len} units ({eta}) {msg}",
-                            )
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                        );
-                        bar.enable_steady_tick(Duration::from_millis(200));
-                        bar
-                    });
-                    bar.set_position(*done as u64);
-                    bar.set_message(format!("spent ${spent_usd:.4} · {label}: {result}"));
+                    self.bar.show(done as u64, total as u64, "units", &message);
                 } else {
-                    eprintln!("[{done}/{total}] {label}: {result}; spent ${spent_usd:.4}");
+                    eprintln!("{line}");
                 }
             }
-            DescribeEvent::BudgetReached {
-                spent_usd,
-                max_cost,
-            } => self.line(&format!(
-                "spent ${spent_usd:.4}: the next call could pass --max-cost ${max_cost}; no new call starts"
-            )),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
         }
     }
 }
 
 pub fn describe(args: DescribeArgs) -> Result<()> {
-    let mut section = args.common.section();
-    section.sample = args.sample;
-    section.preset = args.preset.clone();
-    section.protocol = args.protocol.map(|p| {
-        match p {
-            ProtocolArg::Gujral2025 => "gujral2025",
-            ProtocolArg::Delphi => "delphi",
-        }
-        .to_string()
-    });
-    let (mut options, protocol) = section.options()?;
-    args.common.finish(&mut options);
-    let mut bar = Bar::new();
-    let show = args.show_prompts;
-    let outcome = describe_atlas(
-        &args.common.atlas,
-        &options,
-        protocol,
-        args.prompts_dir.as_deref(),
-        &mut |event| bar.event(event, show),
-    );
-    bar.finish();
-    let outcome = outcome?;
-    print!("{outcome}");
+    let mut run = args.common.into_run();
+    run.section.sample = args.sample;
+    run.section.preset = args.preset;
+    run.section.protocol = args.protocol;
+    let drawing = Drawing::new(args.show_prompts);
+    let outcome = describe_run(&run, args.prompts_dir.as_deref(), &mut |e| drawing.event(e));
+    drawing.bar.finish();
+    print!("{}", outcome?);
     Ok(())
 }
 
 pub fn score(args: ScoreArgs) -> Result<()> {
-    let section = args.common.section();
-    let (mut options, protocol) = section.options()?;
-    if protocol != Protocol::Gujral2025 {
-        anyhow::bail!("score re-scores gujral2025 descriptions only");
-    }
-    args.common.finish(&mut options);
     let filter = RescoreFilter {
-        provider: args.described_by_provider.clone(),
-        model: args.described_by_model.clone(),
+        provider: args.described_by_provider,
+        model: args.described_by_model,
     };
-    let mut bar = Bar::new();
-    let outcome = score_atlas(&args.common.atlas, &options, &filter, &mut |event| {
-        bar.event(event, false)
-    });
-    bar.finish();
+    let run = args.common.into_run();
+    let drawing = Drawing::new(false);
+    let outcome = score_run(&run, &filter, &mut |e| drawing.event(e));
+    drawing.bar.finish();
     print!("{}", outcome?);
     Ok(())
 }

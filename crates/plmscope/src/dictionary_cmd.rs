@@ -3,29 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use plmscope_pipeline::evaluate::{
-    encode, encode_part, evaluate, EncodeRequest, EvalRequest, SpliceRequest,
+    encode, encode_part, encode_report, evaluate, EncodeRequest, EvalRequest, SpliceRequest,
 };
 use plmscope_pipeline::presets::Preset;
 use plmscope_pipeline::shard::ShardSpec;
-use plmscope_pipeline::train::{
-    train as train_stage, DictionarySize, Normalize as NormalizeMode, TrainRequest,
-};
+use plmscope_pipeline::train::{train as train_stage, DictionarySize, Normalize, TrainRequest};
 use plmscope_sae::Architecture;
 
 use crate::progress::BarProgress;
-
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum Normalize {
-    /// Raw activations.
-    None,
-    /// One constant scale so that E‖x‖² = d on the first batch (SAELens, dictionary_learning);
-    /// folded into the saved weights.
-    UnitMeanSquare,
-    /// Per-row LayerNorm, undone after decoding (seed paper, InterProt); SAEs only.
-    Layernorm,
-}
 
 /// Stated in `plmscope train --help`: where the defaults come from.
 const TRAIN_DEFAULTS_NOTE: &str = "Defaults follow the papers: residue level k = 32 and \
@@ -115,22 +102,8 @@ pub struct TrainArgs {
 /// Evaluate a dictionary on an activation set.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Dictionary directory (ours, SAELens or sparsify).
-    #[arg(long)]
-    pub sae: PathBuf,
-    /// Activation set; when it is the set the dictionary was trained on, only its validation
-    /// proteins are used.
-    #[arg(long)]
-    pub activations: PathBuf,
-    /// Target set, for transcoders.
-    #[arg(long)]
-    pub target: Option<PathBuf>,
-    /// Also write the evaluation (with every latent's density) as JSON.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Evaluate even when a probe's FVU is far worse than recorded at training.
-    #[arg(long)]
-    pub no_fvu_check: bool,
+    #[command(flatten)]
+    pub request: EvalRequest,
     /// With --fasta: also run the spliced-in test (residue-level SAEs on resid_post): the
     /// masked-LM cross-entropy of this model with the layer replaced by the reconstruction,
     /// by zeros, and untouched, and the loss recovered.
@@ -152,18 +125,8 @@ pub struct EvalArgs {
 /// Encode an activation set into a sparse code set (CSR), shard by shard; rerun to resume.
 #[derive(Args, Debug)]
 pub struct EncodeArgs {
-    /// Dictionary directory.
-    #[arg(long)]
-    pub sae: PathBuf,
-    /// Activation set to encode.
-    #[arg(long)]
-    pub activations: PathBuf,
-    /// Output code set directory.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Encode even when a probe's FVU is far worse than recorded at training.
-    #[arg(long)]
-    pub no_fvu_check: bool,
+    #[command(flatten)]
+    pub request: EncodeRequest,
     /// Encode only part i of N (0-based; `auto/N` takes i from $SLURM_ARRAY_TASK_ID): a
     /// contiguous run of shards balanced by rows, into an unfinished code set with part.json;
     /// `plmscope merge` joins the N parts.
@@ -180,17 +143,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         .map(|a| Architecture::from_name(a).map_err(|e| anyhow::anyhow!("--arch: {e}")))
         .collect::<Result<_>>()?;
     req.ks = args.k;
-    req.sizes = if !args.latents.is_empty() {
-        args.latents
-            .into_iter()
-            .map(DictionarySize::Latents)
-            .collect()
-    } else {
-        args.expansion
-            .into_iter()
-            .map(DictionarySize::Expansion)
-            .collect()
-    };
+    req.sizes = DictionarySize::list(args.latents, args.expansion);
     req.epochs = args.epochs;
     req.steps = args.steps;
     req.lr = args.lr;
@@ -198,27 +151,14 @@ pub fn train(args: TrainArgs) -> Result<()> {
     req.val_fraction = args.val_fraction;
     req.checkpoint_every = args.checkpoint_every;
     req.resume = args.resume;
-    req.normalize = match args.normalize {
-        Normalize::None => NormalizeMode::None,
-        Normalize::UnitMeanSquare => NormalizeMode::UnitMeanSquare,
-        Normalize::Layernorm => NormalizeMode::Layernorm,
-    };
+    req.normalize = args.normalize;
     req.decoder_norm = !args.no_decoder_norm;
     req.l1_coefficient = args.l1_coefficient;
     req.l0_coefficient = args.l0_coefficient;
     req.shuffle_buffer = args.shuffle_buffer;
     req.dead_window = args.dead_window;
-    let preset = args.preset.as_deref().map(Preset::by_name).transpose()?;
-    if let Some(p) = preset {
-        let (ks, sizes, lr) = (req.ks.clone(), req.sizes.clone(), req.lr);
-        p.fill_train_request(&mut req);
-        if !ks.is_empty() {
-            req.ks = ks;
-        }
-        if !sizes.is_empty() {
-            req.sizes = sizes;
-        }
-        req.lr = lr.or(req.lr);
+    if let Some(name) = &args.preset {
+        Preset::by_name(name)?.fill_train_request_under(&mut req);
     }
     let outcome = train_stage(&req, &BarProgress::new())?;
     if outcome.already_complete {
@@ -230,22 +170,16 @@ pub fn train(args: TrainArgs) -> Result<()> {
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
-    let req = EvalRequest {
-        sae: args.sae,
-        activations: args.activations,
-        target: args.target,
-        json: args.json,
-        no_fvu_check: args.no_fvu_check,
-        splice: match (args.model, args.fasta) {
-            (Some(model), Some(fasta)) => Some(SpliceRequest {
-                model,
-                fasta,
-                max_proteins: args.max_proteins,
-                mask_fraction: args.mask_fraction,
-                mask_seed: args.mask_seed,
-            }),
-            _ => None,
-        },
+    let mut req = args.request;
+    req.splice = match (args.model, args.fasta) {
+        (Some(model), Some(fasta)) => Some(SpliceRequest {
+            model,
+            fasta,
+            max_proteins: args.max_proteins,
+            mask_fraction: args.mask_fraction,
+            mask_seed: args.mask_seed,
+        }),
+        _ => None,
     };
     let outcome = evaluate(&req, &BarProgress::new())?;
     println!("{} on {}", req.sae.display(), req.activations.display());
@@ -254,24 +188,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 }
 
 pub fn encode_cmd(args: EncodeArgs) -> Result<()> {
-    let req = EncodeRequest {
-        sae: args.sae,
-        activations: args.activations,
-        out: args.out,
-        no_fvu_check: args.no_fvu_check,
-    };
-    let shard = args.shard.as_deref().map(ShardSpec::parse).transpose()?;
-    let summary = match shard {
+    let req = args.request;
+    let summary = match args.shard.as_deref().map(ShardSpec::parse).transpose()? {
         Some(part) => encode_part(&req, part, &BarProgress::new())?,
         None => encode(&req, &BarProgress::new())?,
     };
-    println!(
-        "encoded {} rows into {} ({} shards written, {} already complete; {:.2} codes per row)",
-        summary.rows,
-        req.out.display(),
-        summary.written,
-        summary.skipped,
-        summary.nnz as f64 / summary.rows.max(1) as f64
-    );
+    println!("{}", encode_report(&summary, &req.out));
     Ok(())
 }

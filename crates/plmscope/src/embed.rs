@@ -1,32 +1,14 @@
 //! `plmscope embed`: arguments → [`plmscope_pipeline::embed`].
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use plmscope_pipeline::embed::{
-    embed, embed_part, parse_level, parse_site, EmbedRequest, LongPolicy, OnInvalid,
+    embed, embed_part, parse_levels, parse_sites, EmbedRequest, LongPolicy, OnInvalid,
 };
 use plmscope_pipeline::shard::ShardSpec;
 use std::path::PathBuf;
 
 use crate::progress::BarProgress;
-
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum InvalidArg {
-    /// Stop with an error naming the file, line and record.
-    Error,
-    /// Skip the record; skipped ids are listed in the manifest.
-    Skip,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum LongArg {
-    /// Keep the first 1022 residues (ESM2's context).
-    Truncate,
-    /// Leave the protein out (listed in the manifest).
-    Skip,
-    /// Stop with an error.
-    Error,
-}
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Device {
@@ -64,10 +46,10 @@ pub struct EmbedArgs {
     #[arg(long)]
     proteins_per_shard: Option<usize>,
     #[arg(long, value_enum, default_value = "error")]
-    on_invalid: InvalidArg,
+    on_invalid: OnInvalid,
     /// Proteins longer than 1022 residues.
     #[arg(long, value_enum, default_value = "truncate")]
-    long: LongArg,
+    long: LongPolicy,
     #[arg(long, value_enum, default_value = "cpu")]
     device: Device,
     /// Embed only part i of N (0-based; `auto/N` takes i from $SLURM_ARRAY_TASK_ID): a
@@ -89,16 +71,8 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         model: args.model,
         fasta: args.fasta,
         layers: args.layers,
-        sites: args
-            .sites
-            .iter()
-            .map(|s| parse_site(s).map_err(|e| e.context("--sites")))
-            .collect::<Result<_>>()?,
-        levels: args
-            .level
-            .iter()
-            .map(|l| parse_level(l).map_err(|e| e.context("--level")))
-            .collect::<Result<_>>()?,
+        sites: parse_sites(&args.sites).context("--sites")?,
+        levels: parse_levels(&args.level).context("--level")?,
         out: args.out,
         dtype: args
             .dtype
@@ -106,15 +80,8 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("--dtype {}: {e}", args.dtype))?,
         token_budget: args.token_budget,
         proteins_per_shard: args.proteins_per_shard,
-        on_invalid: match args.on_invalid {
-            InvalidArg::Error => OnInvalid::Error,
-            InvalidArg::Skip => OnInvalid::Skip,
-        },
-        long: match args.long {
-            LongArg::Truncate => LongPolicy::Truncate,
-            LongArg::Skip => LongPolicy::Skip,
-            LongArg::Error => LongPolicy::Error,
-        },
+        on_invalid: args.on_invalid,
+        long: args.long,
     };
     let outcome = match args.shard.as_deref().map(ShardSpec::parse).transpose()? {
         Some(part) => embed_part(&request, part, &BarProgress::new())?,

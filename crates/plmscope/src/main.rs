@@ -2,12 +2,10 @@
 //! threads, and wires the library crates together; the work itself lives in those crates.
 
 mod analyze_cmd;
-mod compare_cmd;
 mod describe_cmd;
 mod dictionary_cmd;
 mod embed;
 mod exchange_cmd;
-mod merge_cmd;
 mod model_cmd;
 mod probe_cmd;
 mod progress;
@@ -17,6 +15,12 @@ mod slurm_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use plmscope_exchange::{ExportRequest, ImportRequest};
+use plmscope_pipeline::compare::{compare, CompareRequest};
+use plmscope_pipeline::flow::{flow, FlowRequest};
+use plmscope_pipeline::merge::{merge, MergeRequest};
+
+use crate::progress::BarProgress;
 
 #[derive(Parser)]
 #[command(
@@ -55,13 +59,13 @@ enum Command {
     /// Test which GO terms, Pfam families and residue concepts units stand for; write the atlas.
     Analyze(analyze_cmd::AnalyzeArgs),
     /// Write an atlas's tables or a set's values as Parquet (DuckDB, Polars, Spark).
-    Export(exchange_cmd::ExportArgs),
+    Export(ExportRequest),
     /// Turn embeddings from fair-esm, HDF5 or NumPy files into an activation set.
-    Import(exchange_cmd::ImportArgs),
+    Import(ImportRequest),
     /// Join the parts of a sharded embed, encode or analyze (--shard i/N) into one set (equal
     /// byte for byte to a single-process run's) or one atlas (equal table by table; q over all
     /// parts).
-    Merge(merge_cmd::MergeArgs),
+    Merge(MergeRequest),
     /// Describe an atlas's units in words with a language model, and score the descriptions.
     Describe(describe_cmd::DescribeArgs),
     /// Browse atlases in a web browser (read-only; loopback unless --host says otherwise).
@@ -70,13 +74,13 @@ enum Command {
     Score(describe_cmd::ScoreArgs),
     /// Atlases side by side (FVE, L0, dead, GO share and depth, Pfam, concepts, descriptions;
     /// features and neurons) as TSV and a self-contained HTML page with plots across layers.
-    Compare(compare_cmd::CompareArgs),
+    Compare(CompareRequest),
     /// Sparse logistic probes on features (code sets) and neurons (activation sets) against
     /// protein or residue labels, on held-out proteins; results into an atlas.
     Probe(probe_cmd::ProbeArgs),
     /// Link features of two dictionaries (adjacent layers by decoder cosine, or transcoder
     /// paths by weights) into an atlas's flow_links.
-    Flow(compare_cmd::FlowArgs),
+    Flow(FlowRequest),
 }
 
 fn main() {
@@ -106,22 +110,26 @@ fn run(cli: Cli) -> Result<()> {
             .build_global()?;
     }
     match cli.command {
-        Command::Model(cmd) => model_cmd::run(cmd),
-        Command::Embed(args) => embed::run(args),
-        Command::Train(args) => dictionary_cmd::train(args),
-        Command::Eval(args) => dictionary_cmd::eval(args),
-        Command::Encode(args) => dictionary_cmd::encode_cmd(args),
-        Command::Analyze(args) => analyze_cmd::run(args),
-        Command::Export(args) => exchange_cmd::export(args),
-        Command::Import(args) => exchange_cmd::import_cmd(args),
-        Command::Merge(args) => merge_cmd::run(args),
-        Command::Run(args) => run_cmd::run(args),
-        Command::Slurm(args) => slurm_cmd::run(args),
-        Command::Describe(args) => describe_cmd::describe(args),
-        Command::Serve(args) => serve_cmd::run(args),
-        Command::Score(args) => describe_cmd::score(args),
-        Command::Compare(args) => compare_cmd::compare(args),
-        Command::Probe(args) => probe_cmd::run(args),
-        Command::Flow(args) => compare_cmd::flow(args),
+        Command::Model(cmd) => model_cmd::run(cmd)?,
+        Command::Embed(args) => embed::run(args)?,
+        Command::Train(args) => dictionary_cmd::train(args)?,
+        Command::Eval(args) => dictionary_cmd::eval(args)?,
+        Command::Encode(args) => dictionary_cmd::encode_cmd(args)?,
+        Command::Analyze(args) => analyze_cmd::run(args)?,
+        Command::Export(req) => exchange_cmd::export_cmd(req)?,
+        Command::Import(req) => exchange_cmd::import_cmd(req)?,
+        Command::Merge(req) => {
+            let outcome = merge(&req, &BarProgress::new())?;
+            eprintln!("{outcome} under {}", req.out.display());
+        }
+        Command::Run(args) => run_cmd::run(args)?,
+        Command::Slurm(args) => slurm_cmd::run(args)?,
+        Command::Describe(args) => describe_cmd::describe(args)?,
+        Command::Serve(args) => serve_cmd::run(args)?,
+        Command::Score(args) => describe_cmd::score(args)?,
+        Command::Compare(req) => print!("{}", compare(&req)?),
+        Command::Probe(args) => probe_cmd::run(args)?,
+        Command::Flow(req) => print!("{}", flow(&req)?),
     }
+    Ok(())
 }

@@ -1,8 +1,8 @@
-//! `plmscope model init|info`.
+//! `plmscope model init|info`: arguments → [`plmscope_pipeline::model`].
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use plmscope_model::{config, init, load_model, EsmConfig};
+use plmscope_pipeline::model::{init_model, model_summary};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -27,37 +27,8 @@ pub enum ModelCommand {
 
 pub fn run(cmd: ModelCommand) -> Result<()> {
     match cmd {
-        ModelCommand::Init { arch, seed, out } => {
-            let config = EsmConfig::for_arch(&arch).ok_or_else(|| {
-                let names: Vec<&str> = config::ARCHITECTURES.iter().map(|a| a.0).collect();
-                anyhow!("unknown --arch {arch}; choose one of {}", names.join(", "))
-            })?;
-            init::write_random_checkpoint(&config, seed, &out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            println!(
-                "wrote {} ({} parameters, seed {seed}) to {}",
-                config.arch_name(),
-                init::parameter_count(&config),
-                out.display()
-            );
-        }
-        ModelCommand::Info { model } => {
-            let (m, info) = load_model(&model)?;
-            let c = &m.config;
-            println!("model        {}", info.id);
-            println!("architecture {}", info.arch);
-            println!("layers       {}", c.num_hidden_layers);
-            println!("hidden       {}", c.hidden_size);
-            println!("heads        {}", c.num_attention_heads);
-            println!("intermediate {}", c.intermediate_size);
-            println!("parameters   {}", info.parameters);
-            println!(
-                "lm_head      {}",
-                if m.has_lm_head() { "yes" } else { "no" }
-            );
-            println!("weights      {}", info.weights_file.display());
-            println!("sha256       {}", info.weights_sha256);
-        }
+        ModelCommand::Init { arch, seed, out } => println!("{}", init_model(&arch, seed, &out)?),
+        ModelCommand::Info { model } => print!("{}", model_summary(&model)?),
     }
     Ok(())
 }

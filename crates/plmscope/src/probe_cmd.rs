@@ -1,6 +1,6 @@
 //! `plmscope probe`: sparse logistic probes on code sets (features) and activation sets
-//! (neurons) against protein or residue labels, ranked by held-out AUROC. The flags and the
-//! results table are here; the stage is `plmscope_pipeline::probe`.
+//! (neurons) against protein or residue labels, ranked by held-out AUROC. The flags are here;
+//! the stage and its results table are `plmscope_pipeline::probe`.
 
 use std::path::PathBuf;
 
@@ -77,28 +77,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         "{} rows of {} labelled proteins ({} positive)",
         out.rows, out.proteins, out.positives
     );
-    println!("rank\tauroc\tf1\tnonzero\tunits_for_95%\tbest_auroc\tkind\tunits\ttop single units (held-out AUROC)\tset");
-    for (i, r) in out.reports.iter().enumerate() {
-        let singles: Vec<String> = r
-            .single_units
-            .iter()
-            .take(3)
-            .map(|s| format!("{}:{:.3}", s.unit, s.test_auroc))
-            .collect();
-        println!(
-            "{}\t{:.4}\t{:.4}\t{}\t{}\t{:.4}\t{}\t{}\t{}\t{}",
-            i + 1,
-            r.auroc,
-            r.f1,
-            r.nonzero,
-            r.units_for_95,
-            r.best_auroc,
-            r.kind.as_str(),
-            r.units,
-            singles.join(" "),
-            r.name
-        );
-    }
+    print!("{out}");
     if let Some(atlas) = &req.atlas {
         eprintln!("probes written to {}", atlas.display());
     }

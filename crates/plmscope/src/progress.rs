@@ -27,6 +27,33 @@ impl BarProgress {
         }
     }
 
+    /// Shows `done` of `total` with `message`, starting a counting bar on first use (for reports
+    /// that count themselves, like describe's finished units).
+    pub fn show(&self, done: u64, total: u64, unit: &str, message: &str) {
+        let started = self.bar.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        if !started {
+            self.start("", Some(total), unit);
+        }
+        self.with_bar(|bar| {
+            bar.set_position(done);
+            bar.set_message(message.to_string());
+        });
+    }
+
+    /// Prints a line above the bar, or on stderr when no bar is drawn.
+    pub fn println(&self, text: &str) {
+        let guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(bar) if !bar.is_hidden() => bar.println(text),
+            _ => eprintln!("{text}"),
+        }
+    }
+
+    /// A study stage's bars, labelled with its id (what the study runner asks for per stage).
+    pub fn for_stage(id: &str) -> Box<dyn Progress> {
+        Box::new(BarProgress::with_prefix(id))
+    }
+
     fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
         // A poisoned lock only means another thread panicked while drawing; keep drawing.
         let guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());

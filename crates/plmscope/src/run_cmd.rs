@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use plmscope_pipeline::runner::{plan, plan_text, run as run_study, Action};
+use plmscope_pipeline::runner::{nothing_to_run, plan, plan_text, run as run_study, run_summary};
 use plmscope_pipeline::study::Study;
-use plmscope_pipeline::Progress;
 
 use crate::progress::BarProgress;
 
@@ -33,36 +32,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         print!("{}", plan_text(&stages));
         return Ok(());
     }
-    if stages.iter().all(|s| s.action == Action::UpToDate) {
-        println!(
-            "{}: all {} stages are up to date; nothing to run",
-            study.out_dir().display(),
-            stages.len()
-        );
+    if let Some(line) = nothing_to_run(&study, &stages) {
+        println!("{line}");
         return Ok(());
     }
-    let progress_for = |id: &str| -> Box<dyn Progress> { Box::new(BarProgress::with_prefix(id)) };
-    let reports = run_study(&study, &progress_for, &mut |r| {
-        eprintln!(
-            "{:<8} {} in {:.1}s, peak RSS {}",
-            r.action.name(),
-            r.id,
-            r.seconds,
-            r.peak_rss_bytes
-                .map_or("?".to_string(), |b| format!("{} MB", b / (1 << 20)))
-        );
-    })?;
-    for r in reports
-        .iter()
-        .filter(|r| r.id.starts_with("analyze/") || r.id.starts_with("describe/"))
-    {
-        println!("== {}\n{}", r.id, r.summary);
-    }
-    println!(
-        "{}: {} stages run; results under {}",
-        study.name,
-        reports.len(),
-        study.out_dir().display()
-    );
+    let reports = run_study(&study, &BarProgress::for_stage, &mut |r| eprintln!("{r}"))?;
+    print!("{}", run_summary(&study, &reports));
     Ok(())
 }

@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use plmscope_pipeline::slurm::{exec_stages, plan_jobs, SlurmRequest};
-use plmscope_pipeline::study::Study;
-use plmscope_pipeline::Progress;
+use plmscope_pipeline::slurm::{exec_stages, load_study_for_jobs, plan_jobs, SlurmRequest};
 
 use crate::progress::BarProgress;
 
@@ -37,17 +35,9 @@ pub struct SlurmArgs {
 }
 
 pub fn run(args: SlurmArgs) -> Result<()> {
-    // Absolute paths: the jobs run in other folders, on other machines.
-    let cwd = std::env::current_dir()?;
-    let study_file = cwd.join(&args.study);
-    let mut study = Study::load(&study_file)?;
-    if let Some(out) = args.out {
-        study.out = Some(cwd.join(out));
-    }
+    let (study_file, study) = load_study_for_jobs(&args.study, args.out.as_deref())?;
     if !args.exec.is_empty() {
-        let progress_for =
-            |id: &str| -> Box<dyn Progress> { Box::new(BarProgress::with_prefix(id)) };
-        for line in exec_stages(&study, &args.exec, &progress_for)? {
+        for line in exec_stages(&study, &args.exec, &BarProgress::for_stage)? {
             println!("{line}");
         }
         return Ok(());

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use plmscope_sae::{io, metrics};
 use plmscope_store::{
     split_by_protein, ActivationSet, ActivationSetWriter, CodeSet, Level, ModelRef, ProteinEntry,
-    SetHeader, StorageDtype,
+    SetHeader, Site, StorageDtype,
 };
 use serde_json::Value;
 
@@ -454,7 +454,7 @@ fn synthetic_set(dir: &Path, nan_at: Option<(usize, usize, usize)>) {
             weights_sha256: "00".into(),
         },
         layer: 1,
-        site: "resid_post".into(),
+        site: Site::ResidPost,
         level: Level::Residue,
         d_model: 16,
         dtype: StorageDtype::F32,

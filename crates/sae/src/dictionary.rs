@@ -1,11 +1,12 @@
 //! The inference form of a dictionary: weights in SAELens' layout and the plain formula
 //! `codes = act((x − b_dec·apply) W_enc + b_enc)`, `x̂ = codes W_dec + b_dec (+ x W_skipᵀ)`.
 
-use plmscope_store::CsrRows;
+use plmscope_store::{CsrRows, Level, Site};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::architecture::{Architecture, Kind};
+use crate::csr::extend_rows;
 use crate::error::{check_rows, Result, SaeError};
 use crate::kernels::{axpy, matmul, Operand};
 
@@ -27,15 +28,29 @@ pub enum InputNorm {
     BiasedLayerNorm { eps: f32 },
 }
 
-/// Where activations come from or go to: enough to refuse a mismatched layer.
+/// Where activations come from or go to: enough to refuse a mismatched layer. Site and level
+/// are `None` when unrecorded (imported dictionaries); written as the manifests' strings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SiteRef {
     pub model: String,
     pub layer: Option<u32>,
-    /// `resid_post` | `mlp_in` | `mlp_out`.
-    pub site: String,
-    /// `residue` | `protein`.
-    pub level: String,
+    #[serde(default, deserialize_with = "unrecorded_as_none")]
+    pub site: Option<Site>,
+    #[serde(default, deserialize_with = "unrecorded_as_none")]
+    pub level: Option<Level>,
+}
+
+/// Reads a site or level by its manifest string; `null` and `""` (what `cfg.json` files written
+/// while these fields were strings hold when unrecorded) read as `None`.
+fn unrecorded_as_none<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    match Option::<String>::deserialize(d)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 /// Quality measured at the end of training, recorded so a load can be checked against it.
@@ -200,24 +215,17 @@ impl Dictionary {
             let block = (rows - start).min(ENCODE_BLOCK_ROWS);
             let xb = &x[start * self.d_in..(start + block) * self.d_in];
             self.pre_activations(xb, block, &mut pre);
-            let per_row: Vec<(Vec<u32>, Vec<f32>)> = pre
-                .par_chunks(self.d_sae)
-                .map_init(Vec::new, |scratch, row| {
-                    let (mut idx, mut val) = (Vec::new(), Vec::new());
-                    self.architecture.activate_row(
-                        row,
-                        self.k,
-                        self.threshold.as_deref(),
-                        scratch,
-                        &mut idx,
-                        &mut val,
-                    );
-                    (idx, val)
-                })
-                .collect();
-            for (idx, val) in per_row {
-                codes.csr.push_row(&idx, &val);
-            }
+            let d_sae = self.d_sae;
+            extend_rows(&mut codes.csr, block, |r, scratch, features, values| {
+                self.architecture.activate_row(
+                    &pre[r * d_sae..(r + 1) * d_sae],
+                    self.k,
+                    self.threshold.as_deref(),
+                    scratch,
+                    features,
+                    values,
+                )
+            });
         }
         Ok(codes)
     }
@@ -345,5 +353,33 @@ pub(crate) fn biased_layer_norm_row(row: &mut [f32], eps: f32) -> RowNorm {
     RowNorm {
         mean: mean as f32,
         std: var.sqrt() as f32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `source` as `cfg.json` held it while site and level were strings: a trained dictionary's
+    /// and an imported one's (empty strings). Catches a typed field that stops reading them.
+    #[test]
+    fn site_refs_written_as_strings_still_read() {
+        let trained: SiteRef = serde_json::from_str(
+            r#"{"model": "m", "layer": 4, "site": "mlp_out", "level": "protein"}"#,
+        )
+        .unwrap();
+        assert_eq!(trained.site, Some(Site::MlpOut));
+        assert_eq!(trained.level, Some(Level::Protein));
+        let imported: SiteRef =
+            serde_json::from_str(r#"{"model": "", "layer": null, "site": "", "level": ""}"#)
+                .unwrap();
+        assert_eq!(imported, SiteRef::default());
+        let back: SiteRef =
+            serde_json::from_value(serde_json::to_value(&trained).unwrap()).unwrap();
+        assert_eq!(back, trained);
+        assert_eq!(serde_json::to_value(&trained).unwrap()["site"], "mlp_out");
+        let err = serde_json::from_str::<SiteRef>(r#"{"model": "", "layer": 1, "site": "resid"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown site"), "{err}");
     }
 }

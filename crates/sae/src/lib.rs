@@ -21,6 +21,7 @@
 pub mod architecture;
 pub mod checkpoint_group;
 pub mod code_sets;
+mod csr;
 pub mod dictionary;
 mod error;
 pub mod io;

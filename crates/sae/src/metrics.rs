@@ -1,6 +1,7 @@
 //! Evaluation: MSE, fraction of variance explained, L0, dead/dense fractions, feature density
 //! histogram, and the load-time FVU check against the value recorded at training.
 
+use plmscope_store::{Level, Site};
 use serde::{Deserialize, Serialize};
 
 use crate::dictionary::{Dictionary, SparseCodes};
@@ -232,7 +233,10 @@ pub fn check_fvu(dict: &Dictionary, sample_x: &[f32], sample_y: Option<&[f32]>) 
             recorded: recorded.unwrap_or(f64::NAN),
             expected_source: format!(
                 "model {:?}, layer {:?}, site {:?}, level {:?}",
-                s.model, s.layer, s.site, s.level
+                s.model,
+                s.layer,
+                s.site.map(Site::name),
+                s.level.map(Level::name)
             ),
         });
     }

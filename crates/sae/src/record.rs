@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use plmscope_store::{ActivationSet, Level, ModelRef};
+use plmscope_store::{ActivationSet, Level, ModelRef, Site};
 use serde::{Deserialize, Serialize};
 
 use crate::dictionary::DictionaryMeta;
@@ -22,7 +22,7 @@ pub struct SetIdentity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub site: Option<String>,
+    pub site: Option<Site>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<Level>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,7 +40,7 @@ impl SetIdentity {
         SetIdentity {
             model: Some(h.model.clone()),
             layer: Some(h.layer),
-            site: Some(h.site.clone()),
+            site: Some(h.site),
             level: Some(h.level),
             d_model: Some(h.d_model),
             proteins: Some(h.total_proteins),

@@ -15,6 +15,7 @@ use std::process::Command;
 use common::{fixture, planted_data, Fixture};
 use plmscope_sae::trainer::{InMemoryBatches, TrainConfig, Trainer};
 use plmscope_sae::{io, metrics, Architecture, Dictionary, SaeError, SiteRef, SparseCodes};
+use plmscope_store::{Level, Site};
 
 fn dense(codes: &SparseCodes) -> Vec<f32> {
     let mut out = vec![0.0; codes.rows() * codes.d_sae];
@@ -45,8 +46,8 @@ fn trained(arch: Architecture, d: usize, steps: u64) -> (Dictionary, Vec<f32>) {
     let site = SiteRef {
         model: "esm2_t6_8M_UR50D".into(),
         layer: Some(4),
-        site: "resid_post".into(),
-        level: "residue".into(),
+        site: Some(Site::ResidPost),
+        level: Some(Level::Residue),
     };
     dict.meta.source = site.clone();
     dict.meta.target = site;

@@ -14,13 +14,13 @@ use plmscope_sae::trainer::{train_many, BatchSource, TrainConfig, Trainer};
 use plmscope_sae::SaeError;
 use plmscope_store::{
     ActivationSet, ActivationSetWriter, CodeSet, DictionaryRef, Level, ModelRef, ProteinEntry,
-    SetHeader, ShuffleConfig, StorageDtype,
+    SetHeader, ShuffleConfig, Site, StorageDtype,
 };
 
 const D: usize = 12;
 
 /// Writes a residue-level set of `lengths.len()` proteins (ids P0, P1...) holding `rows`.
-fn write_set(dir: &Path, site: &str, d: usize, lengths: &[usize], rows: &[f32]) -> ActivationSet {
+fn write_set(dir: &Path, site: Site, d: usize, lengths: &[usize], rows: &[f32]) -> ActivationSet {
     let header = SetHeader {
         model: ModelRef {
             id: "synthetic".into(),
@@ -28,7 +28,7 @@ fn write_set(dir: &Path, site: &str, d: usize, lengths: &[usize], rows: &[f32]) 
             weights_sha256: "00".into(),
         },
         layer: 3,
-        site: site.into(),
+        site,
         level: Level::Residue,
         d_model: d,
         dtype: StorageDtype::F32,
@@ -65,7 +65,7 @@ fn lengths() -> Vec<usize> {
 fn planted_set(dir: &Path) -> (ActivationSet, Vec<f32>) {
     let n: usize = lengths().iter().sum();
     let (x, _) = planted_data(n, D, 30, 3, 0.02, 5);
-    (write_set(dir, "resid_post", D, &lengths(), &x), x)
+    (write_set(dir, Site::ResidPost, D, &lengths(), &x), x)
 }
 
 fn shuffle(batch_size: usize) -> ShuffleConfig {
@@ -134,7 +134,7 @@ fn misaligned_transcoder_target_is_refused_by_name() {
     // Same rows in total, but protein P5 is one residue longer and P6 one shorter.
     other[5] += 1;
     other[6] -= 1;
-    let target = write_set(&tmp.path().join("tgt"), "mlp_out", D, &other, &x);
+    let target = write_set(&tmp.path().join("tgt"), Site::MlpOut, D, &other, &x);
     let err = StoreBatches::new(&set, Some(&target), vec![0, 1, 2], shuffle(16))
         .err()
         .unwrap()
@@ -151,7 +151,7 @@ fn non_finite_rows_are_named_by_protein_and_residue() {
     // Protein P2, residue 7 (1-based), column 4.
     let row = lengths()[0] + lengths()[1] + 6;
     x[row * D + 4] = f32::NAN;
-    let set = write_set(tmp.path(), "resid_post", D, &lengths(), &x);
+    let set = write_set(tmp.path(), Site::ResidPost, D, &lengths(), &x);
     let err = check_finite(&set).unwrap_err();
     assert!(
         matches!(err, SaeError::NonFinite { column: 4, .. }),

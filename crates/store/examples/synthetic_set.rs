@@ -16,7 +16,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use plmscope_store::{ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, StorageDtype};
+use plmscope_store::{
+    ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, Site, StorageDtype,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -123,7 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             weights_sha256: "none".into(),
         },
         layer: 0,
-        site: "resid_post".into(),
+        site: Site::ResidPost,
         level: Level::Residue,
         d_model: o.d_model,
         dtype: StorageDtype::F32,

@@ -16,39 +16,47 @@ pub enum Level {
     Protein,
 }
 
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Level {
+    /// The name written in manifests and accepted on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
             Level::Residue => "residue",
             Level::Protein => "protein",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
 impl FromStr for Level {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "residue" => Ok(Level::Residue),
-            "protein" => Ok(Level::Protein),
-            other => Err(format!(
-                "unknown level {other:?}; expected residue or protein"
-            )),
-        }
+        [Level::Residue, Level::Protein]
+            .into_iter()
+            .find(|level| level.name() == s)
+            .ok_or_else(|| format!("unknown level {s:?}; expected residue or protein"))
     }
 }
 
-/// Where in a block activations are captured. Written in manifests as the strings below.
+/// Where in a block activations are captured (ARCHITECTURE.md "ESM2 facts"): the vocabulary the
+/// model's forward pass captures at (`plmscope_model` re-exports this type) and that manifests,
+/// code sets and dictionary metadata record, written as the strings [`Site::name`] gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Site {
-    /// The residual stream after block L (layer 0: the embedding output).
+    /// The residual stream after block L (L = 0: the embedding output; the last layer: after the
+    /// final LayerNorm).
     ResidPost,
     /// The LayerNorm-ed input of block L's MLP.
     MlpIn,
     /// Block L's MLP output before it is added to the residual stream.
     MlpOut,
-    /// `resid_post` L minus `resid_post` L-1 (the seed paper's transcoder target).
+    /// `resid_post` L minus `resid_post` L-1: block L's update of the stream (the seed paper's
+    /// inter-layer transcoder target).
     BlockDelta,
 }
 
@@ -157,8 +165,8 @@ pub struct SetHeader {
     pub model: ModelRef,
     /// Layer number as in fair-esm `repr_layers` (0 = embeddings).
     pub layer: usize,
-    /// Capture site (`resid_post`, `mlp_in`, `mlp_out`).
-    pub site: String,
+    /// Capture site.
+    pub site: Site,
     /// Residue or protein rows.
     pub level: Level,
     /// Width of a row.

@@ -23,7 +23,7 @@
 //! let header = SetHeader {
 //!     model: ModelRef { id: "facebook/esm2_t6_8M_UR50D".into(), arch: "esm2_t6_8M".into(),
 //!                       weights_sha256: "ab12...".into() },
-//!     layer: 4, site: "resid_post".into(), level: Level::Residue, d_model: 320,
+//!     layer: 4, site: Site::ResidPost, level: Level::Residue, d_model: 320,
 //!     dtype: StorageDtype::F16, proteins_per_shard: 1000, total_proteins: 1,
 //!     extra: serde_json::json!({}),
 //! };

@@ -5,7 +5,7 @@ mod common;
 use common::{activations, dir_bytes, header, proteins, value, write_set, write_shards};
 use half::{bf16, f16};
 use plmscope_store::{
-    ActivationSet, ActivationSetWriter, Level, StorageDtype, StoreError, PROTEINS_TSV_HEADER,
+    ActivationSet, ActivationSetWriter, Level, Site, StorageDtype, StoreError, PROTEINS_TSV_HEADER,
 };
 
 /// What the reader must return for a stored f32 value.
@@ -320,7 +320,7 @@ fn alignment_check_compares_proteins() {
     );
     write_set(&a, header(Level::Residue, StorageDtype::F32, 4, 2, 5));
     let mut mlp_out = header(Level::Residue, StorageDtype::F16, 6, 3, 5);
-    mlp_out.site = "mlp_out".into();
+    mlp_out.site = Site::MlpOut;
     write_set(&b, mlp_out);
     let (a, b) = (
         ActivationSet::open(&a).unwrap(),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plmscope_store::{
     split_by_protein, ActivationSet, ActivationSetWriter, Batch, Level, ShuffleConfig,
-    ShuffleState, ShuffledRows, StorageDtype,
+    ShuffleState, ShuffledRows, Site, StorageDtype,
 };
 
 /// A residue set whose row r holds `[r, protein, position] * scale` (exact in f32), so every
@@ -15,7 +15,8 @@ fn labelled_set(dir: &Path, d: usize, scale: f32) -> ActivationSet {
     let total = 40;
     let all = common::proteins(total);
     let mut h = common::header(Level::Residue, StorageDtype::F32, d, 7, total);
-    h.site = format!("site_d{d}");
+    // Source and target of a transcoder pair differ in site (and width).
+    h.site = if d == 3 { Site::MlpIn } else { Site::MlpOut };
     let mut writer = ActivationSetWriter::create_or_resume(dir, h.clone()).unwrap();
     let mut row = 0usize;
     for shard in 0..writer.shard_count() {

@@ -1,6 +1,6 @@
-//! `Site` names: the strings manifests already hold, both ways, and clear refusals.
+//! `Site` and `Level` names: the strings manifests already hold, both ways, and clear refusals.
 
-use plmscope_store::Site;
+use plmscope_store::{Level, Site};
 
 #[test]
 fn site_names_are_the_manifest_strings_in_every_form() {
@@ -24,4 +24,22 @@ fn unknown_site_lists_the_valid_names() {
     }
     let err = serde_json::from_str::<Site>("\"ResidPost\"").unwrap_err();
     assert!(err.to_string().contains("block_delta"), "{err}");
+}
+
+#[test]
+fn level_names_are_the_manifest_strings_in_every_form() {
+    for (level, name) in [(Level::Residue, "residue"), (Level::Protein, "protein")] {
+        assert_eq!((level.name(), level.to_string()), (name, name.to_string()));
+        assert_eq!(name.parse::<Level>().unwrap(), level);
+        assert_eq!(
+            serde_json::to_string(&level).unwrap(),
+            format!("\"{name}\"")
+        );
+        assert_eq!(
+            serde_json::from_str::<Level>(&format!("\"{name}\"")).unwrap(),
+            level
+        );
+    }
+    let err = "Residue".parse::<Level>().unwrap_err();
+    assert!(err.contains("residue or protein"), "{err}");
 }

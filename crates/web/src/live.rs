@@ -2,8 +2,9 @@
 //! the dictionary's encoder (per residue, or on the residue mean at protein level, as `embed`
 //! pools).
 
-use plmscope_model::{alphabet, load_model, CaptureRequest, Esm2, Site};
+use plmscope_model::{alphabet, load_model, CaptureRequest, Esm2};
 use plmscope_sae::Dictionary;
+use plmscope_store::{Level, Site};
 
 use crate::error::{WebError, WebResult};
 
@@ -38,8 +39,8 @@ impl Live {
                 "the dictionary does not record its layer (meta.source.layer)".into(),
             )
         })? as usize;
-        let site = Site::parse(&source.site).unwrap_or(Site::ResidPost);
-        let residue = source.level != "protein";
+        let site = source.site.unwrap_or(Site::ResidPost);
+        let residue = source.level != Some(Level::Protein);
         if model.config.hidden_size != dictionary.d_in {
             return Err(WebError::BadRequest(format!(
                 "the model's width {} is not the dictionary's d_in {}",

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use super::closure::Closure;
 use super::{GoDag, TermIndex};
 
 impl GoDag {
@@ -32,7 +33,16 @@ impl GoDag {
 
     /// Terms that are ancestors (with self) of both `a` and `b`, sorted.
     pub fn common_ancestors(&self, a: TermIndex, b: TermIndex) -> Vec<TermIndex> {
+        if matches!(self.closure, Closure::Walked) {
+            // Too deep to store: intersect the two ancestor bitsets.
+            let mut left = self.ancestor_bits(a);
+            let right = self.ancestor_bits(b);
+            left.iter_mut().zip(&right).for_each(|(l, r)| *l &= r);
+            return self.terms_of(&left);
+        }
         let (left, right) = (self.ancestors(a), self.ancestors(b));
+        // Borrowed slices, so the merge below does not re-dispatch the `Cow` on every access.
+        let (left, right): (&[TermIndex], &[TermIndex]) = (&left, &right);
         let (mut i, mut j) = (0, 0);
         let mut common = Vec::new();
         while i < left.len() && j < right.len() {

@@ -17,7 +17,9 @@ pub mod npy;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use plmscope_store::{ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, StorageDtype};
+use plmscope_store::{
+    ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, Site, StorageDtype,
+};
 
 use crate::error::{ExchangeError, Result};
 
@@ -46,26 +48,42 @@ impl std::str::FromStr for ImportFormat {
     }
 }
 
-/// What to import and how to record it.
+/// What to import and how to record it. With the `cli` feature it is also `plmscope import`'s
+/// arguments (the field docs are their help).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct ImportRequest {
+    /// fair-esm, hdf5 or npy.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub format: ImportFormat,
-    /// A folder (fair-esm, per-protein `.npy`) or a file (`.h5`, one `.npy` array).
+    /// The folder or file to read.
     pub input: PathBuf,
-    /// One id per line, in the rows' order, for a single `[n, d]` `.npy` array.
-    pub ids: Option<PathBuf>,
-    /// fair-esm: the layer to take (needed when the files hold several). Recorded in the set's
-    /// manifest for every format (default 0 when not fair-esm).
-    pub layer: Option<usize>,
+    /// residue (per-residue inputs only) or protein (per-protein vectors, or the residue mean).
+    #[cfg_attr(feature = "cli", arg(long, default_value = "residue"))]
     pub level: Level,
-    /// The model recorded in the manifest (e.g. `Rostlab/prot_t5_xl_uniref50`).
-    pub model: String,
-    /// The capture site recorded in the manifest (`resid_post` for final hidden states).
-    pub site: String,
-    pub dtype: StorageDtype,
-    pub proteins_per_shard: usize,
-    /// FASTA giving lengths of proteins that only have a per-protein vector.
+    /// fair-esm: the layer to take when the files hold several; recorded in the manifest.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub layer: Option<usize>,
+    /// One protein id per line, in row order, for a single `[n, d]` .npy array.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub ids: Option<PathBuf>,
+    /// FASTA with the sequences, for the lengths of proteins given only as one vector.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub fasta: Option<PathBuf>,
+    /// The model that made the embeddings, recorded in the manifest.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "imported"))]
+    pub model: String,
+    /// The site recorded in the manifest (resid_post: a layer's hidden state).
+    #[cfg_attr(feature = "cli", arg(long, default_value = "resid_post"))]
+    pub site: Site,
+    /// Storage dtype: f32, f16 or bf16.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "f32"))]
+    pub dtype: StorageDtype,
+    /// Proteins per shard file.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1000))]
+    pub proteins_per_shard: usize,
+    /// The activation set to write (resumed when it exists with the same settings).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
 }
 
@@ -312,7 +330,7 @@ pub fn import(request: &ImportRequest) -> Result<ImportSummary> {
             weights_sha256: String::new(),
         },
         layer,
-        site: request.site.clone(),
+        site: request.site,
         level: request.level,
         d_model: d,
         dtype: request.dtype,

@@ -52,7 +52,7 @@ pub fn run_python(script: &Path, args: &[&Path]) -> String {
 
 use plmscope_store::{
     ActivationSet, ActivationSetWriter, CodeSetHeader, CodeSetWriter, CsrRows, DictionaryRef,
-    Level, ModelRef, ProteinEntry, SetHeader, StorageDtype,
+    Level, ModelRef, ProteinEntry, SetHeader, Site, StorageDtype,
 };
 
 /// Writes an activation set of `lengths.len()` proteins with `d` units, values a function of
@@ -66,7 +66,7 @@ pub fn write_set(dir: &Path, level: Level, dtype: StorageDtype, lengths: &[usize
             weights_sha256: "00".into(),
         },
         layer: 3,
-        site: "resid_post".into(),
+        site: Site::ResidPost,
         level,
         d_model: d,
         dtype,

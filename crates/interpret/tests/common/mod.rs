@@ -11,6 +11,7 @@ use plmscope_bio::{
     AnnotationTable, FastaReader, GoCsvReader, GoDag, PropagatedAnnotation, PropagationReport,
 };
 use plmscope_interpret::pipeline::GoInput;
+use plmscope_store::CsrRows;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -114,30 +115,17 @@ pub fn random_set(size: usize, n_proteins: u32, rng: &mut ChaCha8Rng) -> Vec<u32
 }
 
 /// Protein-level CSR codes where unit `u` is active (value in 0.5..5) on `sets[u]`.
-pub struct Csr {
-    pub row_ptr: Vec<u64>,
-    pub feature: Vec<u32>,
-    pub value: Vec<f32>,
-}
-
-pub fn csr_from_sets(sets: &[Vec<u32>], n_proteins: u32, rng: &mut ChaCha8Rng) -> Csr {
+pub fn csr_from_sets(sets: &[Vec<u32>], n_proteins: u32, rng: &mut ChaCha8Rng) -> CsrRows {
     let mut rows: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_proteins as usize];
     for (unit, set) in sets.iter().enumerate() {
         for &p in set {
             rows[p as usize].push((unit as u32, rng.random_range(0.5f32..5.0)));
         }
     }
-    let mut csr = Csr {
-        row_ptr: vec![0],
-        feature: Vec::new(),
-        value: Vec::new(),
-    };
+    let mut csr = CsrRows::new();
     for row in rows {
-        for (f, v) in row {
-            csr.feature.push(f);
-            csr.value.push(v);
-        }
-        csr.row_ptr.push(csr.feature.len() as u64);
+        let (features, values): (Vec<u32>, Vec<f32>) = row.into_iter().unzip();
+        csr.push_row(&features, &values);
     }
     csr
 }

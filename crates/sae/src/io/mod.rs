@@ -18,8 +18,9 @@ use serde_json::{json, Value};
 pub use interplm::{InterplmCodes, InterplmOptions};
 
 use crate::architecture::{Architecture, Kind};
-use crate::dictionary::{Dictionary, DictionaryMeta, InputNorm};
+use crate::dictionary::{Dictionary, DictionaryMeta, InputNorm, SiteRef};
 use crate::error::{Result, SaeError};
+use plmscope_store::Site;
 use tensors::{write_atomic, write_tensors, OutTensor, TensorFile};
 
 /// Weights file name (SAELens'); readers also accept the older `sae.safetensors`.
@@ -52,9 +53,10 @@ pub fn save(dict: &Dictionary, dir: &Path) -> Result<()> {
 
 fn config_json(dict: &Dictionary) -> Value {
     let m = &dict.meta;
+    let site = m.source.site.map_or("", Site::name);
     let hook_name = match m.source.layer {
-        Some(l) => format!("layers.{l}.{}", m.source.site),
-        None => m.source.site.clone(),
+        Some(l) => format!("layers.{l}.{site}"),
+        None => site.to_string(),
     };
     let mut cfg = json!({
         "architecture": dict.architecture.saelens_name(dict.kind),
@@ -245,6 +247,16 @@ fn load_any(path: &Path) -> Result<(Dictionary, bool)> {
     Err(foreign::unknown_layout(&file))
 }
 
+/// `plmscope.source` / `plmscope.target`: absent or `null` reads as unrecorded; anything else
+/// must parse (an unknown site is an error naming the file, not a silently dropped layer).
+fn site_ref(ours: &Value, field: &str, cfg_path: &Path) -> Result<SiteRef> {
+    match &ours[field] {
+        Value::Null => Ok(SiteRef::default()),
+        v => serde_json::from_value(v.clone())
+            .map_err(|e| SaeError::json(cfg_path, format!("plmscope.{field}: {e}"))),
+    }
+}
+
 /// Our format and SAELens': tensors `W_enc`, `b_enc`, `W_dec`, `b_dec` (+ `threshold`, `W_skip`).
 fn saelens(mut file: TensorFile, cfg: &Value, cfg_path: &Path) -> Result<Dictionary> {
     let ours = cfg.get("plmscope");
@@ -304,8 +316,8 @@ fn saelens(mut file: TensorFile, cfg: &Value, cfg_path: &Path) -> Result<Diction
     }
     let meta = match ours {
         Some(o) => DictionaryMeta {
-            source: serde_json::from_value(o["source"].clone()).unwrap_or_default(),
-            target: serde_json::from_value(o["target"].clone()).unwrap_or_default(),
+            source: site_ref(o, "source", cfg_path)?,
+            target: site_ref(o, "target", cfg_path)?,
             normalisation: o["normalisation"].clone(),
             hyperparameters: o["hyperparameters"].clone(),
             metrics: serde_json::from_value(o["metrics"].clone()).unwrap_or_default(),

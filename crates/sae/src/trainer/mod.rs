@@ -14,7 +14,6 @@
 
 mod batches;
 mod config;
-mod csr;
 mod init;
 mod optim;
 mod select;

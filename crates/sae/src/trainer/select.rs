@@ -1,10 +1,11 @@
 //! Training-time code selection that differs from inference: BatchTopK over the whole batch,
 //! and JumpReLU's straight-through threshold gradient.
 
+use plmscope_store::CsrRows;
 use rayon::prelude::*;
 
+use crate::csr::build_rows;
 use crate::kernels::{dot, top_k_positive};
-use crate::trainer::step::Csr;
 
 /// BatchTopK selection: the `budget` largest positive pre-activations of the whole batch.
 /// Returns the codes and the smallest kept value (the inference threshold estimate).
@@ -13,45 +14,45 @@ pub(crate) fn batch_top_k(
     rows: usize,
     d_sae: usize,
     budget: usize,
-) -> (Csr, Option<f32>) {
+) -> (CsrRows, Option<f32>) {
     // Each row's top 4·(budget/rows) are candidates; if a row fills its quota at or above the
     // global cut, the cut may be wrong for it, so fall back to every positive value.
     let per_row = budget.div_ceil(rows);
     for quota in [(4 * per_row).min(d_sae), d_sae] {
-        let cand = Csr::build(rows, |r, s, i, v| {
+        let cand = build_rows(rows, |r, s, i, v| {
             top_k_positive(&pre[r * d_sae..(r + 1) * d_sae], None, quota, s, i, v)
         });
-        if cand.val.len() <= budget {
-            let min = cand.val.iter().copied().reduce(f32::min);
+        if cand.nnz() <= budget {
+            let min = cand.value.iter().copied().reduce(f32::min);
             return (cand, min);
         }
-        let mut vals = cand.val.clone();
+        let mut vals = cand.value.clone();
         let (_, cut, _) = vals.select_nth_unstable_by(budget - 1, |a, b| b.total_cmp(a));
         let cut = *cut;
         let row_full_above_cut = (0..rows).any(|r| {
-            let (a, b) = (cand.row_ptr[r], cand.row_ptr[r + 1]);
-            b - a == quota && cand.val[a..b].iter().all(|&v| v >= cut)
+            let (_, values) = cand.row(r);
+            values.len() == quota && values.iter().all(|&v| v >= cut)
         });
         if row_full_above_cut && quota < d_sae {
             continue;
         }
-        let mut ties_left = budget - cand.val.iter().filter(|&&v| v > cut).count();
-        let mut out = Csr {
-            row_ptr: vec![0],
-            ..Csr::default()
-        };
+        let mut ties_left = budget - cand.value.iter().filter(|&&v| v > cut).count();
+        let mut out = CsrRows::new();
+        let (mut kept_features, mut kept_values) = (Vec::new(), Vec::new());
         for r in 0..rows {
-            for e in cand.row_ptr[r]..cand.row_ptr[r + 1] {
-                let v = cand.val[e];
+            let (features, values) = cand.row(r);
+            kept_features.clear();
+            kept_values.clear();
+            for (&j, &v) in features.iter().zip(values) {
                 if v > cut || (v == cut && ties_left > 0) {
                     if v == cut {
                         ties_left -= 1;
                     }
-                    out.idx.push(cand.idx[e]);
-                    out.val.push(v);
+                    kept_features.push(j);
+                    kept_values.push(v);
                 }
             }
-            out.row_ptr.push(out.idx.len());
+            out.push_row(&kept_features, &kept_values);
         }
         return (out, Some(cut));
     }

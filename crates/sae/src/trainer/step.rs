@@ -7,11 +7,11 @@
 use rayon::prelude::*;
 
 use crate::architecture::{Architecture, Kind};
+use crate::csr::build_rows;
 use crate::dictionary::{biased_layer_norm_row, layer_norm_row};
 use crate::error::{check_rows, Result, SaeError};
 use crate::kernels::{axpy, dot, matmul, top_k_positive, Operand};
 use crate::trainer::config::{BDecInit, DeadRule, ReconLoss, TrainNorm};
-pub(crate) use crate::trainer::csr::Csr;
 use crate::trainer::init::{geometric_median, mean_rows};
 use crate::trainer::optim::adam_update;
 use crate::trainer::select::{batch_top_k, jumprelu_threshold_grad};
@@ -195,10 +195,10 @@ impl Trainer {
             .map(|t| t.iter().map(|v| v.exp()).collect());
         let pre = &ws.pre;
         let codes = match cfg.architecture {
-            Architecture::TopK => Csr::build(rows, |r, s, i, v| {
+            Architecture::TopK => build_rows(rows, |r, s, i, v| {
                 top_k_positive(&pre[r * d_sae..(r + 1) * d_sae], None, cfg.k, s, i, v)
             }),
-            Architecture::Relu => Csr::build(rows, |r, _, i, v| {
+            Architecture::Relu => build_rows(rows, |r, _, i, v| {
                 for (j, &a) in pre[r * d_sae..(r + 1) * d_sae].iter().enumerate() {
                     if a > 0.0 {
                         i.push(j as u32);
@@ -208,7 +208,7 @@ impl Trainer {
             }),
             Architecture::JumpRelu => {
                 let theta = theta.as_deref().unwrap_or(&[]);
-                Csr::build(rows, |r, _, i, v| {
+                build_rows(rows, |r, _, i, v| {
                     for (j, (&a, &t)) in pre[r * d_sae..(r + 1) * d_sae]
                         .iter()
                         .zip(theta)
@@ -240,10 +240,8 @@ impl Trainer {
         ws.err.resize(rows * d_out, 0.0);
         ws.err.par_chunks_mut(d_out).enumerate().for_each(|(r, e)| {
             e.copy_from_slice(&p.b_dec);
-            for (&j, &v) in codes.idx[codes.row_ptr[r]..codes.row_ptr[r + 1]]
-                .iter()
-                .zip(&codes.val[codes.row_ptr[r]..])
-            {
+            let (features, values) = codes.row(r);
+            for (&j, &v) in features.iter().zip(values) {
                 axpy(v, &p.w_dec[j as usize * d_out..(j as usize + 1) * d_out], e);
             }
         });
@@ -275,7 +273,7 @@ impl Trainer {
         // Rep's idle-step counters take this batch into account before AuxK reads them.
         if let DeadRule::IdleSteps { .. } = cfg.dead_rule {
             let mut fired = vec![false; d_sae];
-            codes.idx.iter().for_each(|&j| fired[j as usize] = true);
+            codes.feature.iter().for_each(|&j| fired[j as usize] = true);
             for (c, f) in self.rows_since_fired.iter_mut().zip(fired) {
                 *c = if f { 1 } else { *c + 1 };
             }
@@ -291,12 +289,12 @@ impl Trainer {
         let dead_fraction = self.dead_fraction();
         let mut aux_loss = 0.0;
         let aux = if dead.is_empty() {
-            Csr::build(rows, |_, _, _, _| {})
+            build_rows(rows, |_, _, _, _| {})
         } else {
             let k_nominal = cfg.k_aux_nominal();
             let k_aux = k_nominal.min(dead.len());
             let scale = (dead.len() as f64 / k_nominal as f64).min(1.0);
-            let aux = Csr::build(rows, |r, s, i, v| {
+            let aux = build_rows(rows, |r, s, i, v| {
                 top_k_positive(
                     &pre[r * d_sae..(r + 1) * d_sae],
                     Some(&dead),
@@ -312,10 +310,8 @@ impl Trainer {
                 .par_chunks_mut(d_out)
                 .enumerate()
                 .for_each(|(r, e)| {
-                    for (&j, &v) in aux.idx[aux.row_ptr[r]..aux.row_ptr[r + 1]]
-                        .iter()
-                        .zip(&aux.val[aux.row_ptr[r]..])
-                    {
+                    let (features, values) = aux.row(r);
+                    for (&j, &v) in features.iter().zip(values) {
                         axpy(v, &p.w_dec[j as usize * d_out..(j as usize + 1) * d_out], e);
                     }
                 });
@@ -344,15 +340,15 @@ impl Trainer {
         let sparsity_loss = match cfg.architecture {
             Architecture::Relu => {
                 let s: f64 = codes
-                    .idx
+                    .feature
                     .iter()
-                    .zip(&codes.val)
+                    .zip(&codes.value)
                     .map(|(&j, &v)| (v * dec_norms[j as usize]) as f64)
                     .sum();
                 cfg.l1_coefficient as f64 * s / rows as f64
             }
             Architecture::JumpRelu => {
-                cfg.l0_coefficient as f64 * codes.idx.len() as f64 / rows as f64
+                cfg.l0_coefficient as f64 * codes.feature.len() as f64 / rows as f64
             }
             _ => 0.0,
         };
@@ -363,10 +359,10 @@ impl Trainer {
         // d loss / d code for every active entry (and for AuxK entries).
         let de = &ws.err;
         let entry_rows = codes.entry_rows();
-        let dcode: Vec<f32> = (0..codes.idx.len())
+        let dcode: Vec<f32> = (0..codes.feature.len())
             .into_par_iter()
             .map(|e| {
-                let (r, j) = (entry_rows[e] as usize, codes.idx[e] as usize);
+                let (r, j) = (entry_rows[e] as usize, codes.feature[e] as usize);
                 let mut g = dot(
                     &de[r * d_out..(r + 1) * d_out],
                     &p.w_dec[j * d_out..(j + 1) * d_out],
@@ -379,10 +375,10 @@ impl Trainer {
             .collect();
         let aux_rows = aux.entry_rows();
         let ehat_grad = &ws.ehat;
-        let daux: Vec<f32> = (0..aux.idx.len())
+        let daux: Vec<f32> = (0..aux.feature.len())
             .into_par_iter()
             .map(|e| {
-                let (r, j) = (aux_rows[e] as usize, aux.idx[e] as usize);
+                let (r, j) = (aux_rows[e] as usize, aux.feature[e] as usize);
                 dot(
                     &ehat_grad[r * d_out..(r + 1) * d_out],
                     &p.w_dec[j * d_out..(j + 1) * d_out],
@@ -391,9 +387,9 @@ impl Trainer {
             .collect();
 
         // Group entries by latent (counting sort; main entries first, each in row order).
-        let n_main = codes.idx.len();
+        let n_main = codes.feature.len();
         let mut latent_ptr = vec![0usize; d_sae + 1];
-        for &j in codes.idx.iter().chain(&aux.idx) {
+        for &j in codes.feature.iter().chain(&aux.feature) {
             latent_ptr[j as usize + 1] += 1;
         }
         for j in 0..d_sae {
@@ -401,7 +397,7 @@ impl Trainer {
         }
         let mut fill = latent_ptr.clone();
         let mut order = vec![0u32; latent_ptr[d_sae]];
-        for (e, &j) in codes.idx.iter().chain(&aux.idx).enumerate() {
+        for (e, &j) in codes.feature.iter().chain(&aux.feature).enumerate() {
             order[fill[j as usize]] = e as u32;
             fill[j as usize] += 1;
         }
@@ -422,11 +418,11 @@ impl Trainer {
                 for &e in &order[latent_ptr[j]..latent_ptr[j + 1]] {
                     let e = e as usize;
                     let (r, code, dpre, dvec) = if e < n_main {
-                        code_sum += codes.val[e];
-                        (entry_rows[e] as usize, codes.val[e], dcode[e], de)
+                        code_sum += codes.value[e];
+                        (entry_rows[e] as usize, codes.value[e], dcode[e], de)
                     } else {
                         let a = e - n_main;
-                        (aux_rows[a] as usize, aux.val[a], daux[a], ehat_grad)
+                        (aux_rows[a] as usize, aux.value[a], daux[a], ehat_grad)
                     };
                     axpy(code, &dvec[r * d_out..(r + 1) * d_out], gw);
                     axpy(dpre, &xc[r * d_in..(r + 1) * d_in], ge);
@@ -484,7 +480,7 @@ impl Trainer {
             self.rows_since_fired
                 .iter_mut()
                 .for_each(|c| *c += rows as u64);
-            for &j in &codes.idx {
+            for &j in &codes.feature {
                 self.rows_since_fired[j as usize] = 0;
             }
         }
@@ -497,7 +493,7 @@ impl Trainer {
             aux_loss,
             sparsity_loss,
             fvu,
-            l0: codes.idx.len() as f64 / rows as f64,
+            l0: codes.feature.len() as f64 / rows as f64,
             dead_fraction,
             lr: cfg.schedule.lr_at(self.steps_done - 1),
             timings,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::convert::{write_f32_as, write_u32};
 use crate::st::{map_file, write_safetensors, ParsedHeader, TensorSpec};
-use crate::{Level, ModelRef, SetHeader, StorageDtype, StoreError};
+use crate::{Level, ModelRef, SetHeader, Site, StorageDtype, StoreError};
 
 /// `format` value of an activation set's manifest.
 pub const ACTIVATIONS_FORMAT: &str = "plmscope.activations";
@@ -63,7 +63,7 @@ pub struct ActivationManifest {
     /// Layer.
     pub layer: usize,
     /// Capture site.
-    pub site: String,
+    pub site: Site,
     /// Residue or protein rows.
     pub level: Level,
     /// Row width.
@@ -89,7 +89,7 @@ impl ActivationManifest {
             version: ACTIVATIONS_VERSION,
             model: header.model.clone(),
             layer: header.layer,
-            site: header.site.clone(),
+            site: header.site,
             level: header.level,
             d_model: header.d_model,
             dtype: header.dtype,
@@ -106,7 +106,7 @@ impl ActivationManifest {
         SetHeader {
             model: self.model.clone(),
             layer: self.layer,
-            site: self.site.clone(),
+            site: self.site,
             level: self.level,
             d_model: self.d_model,
             dtype: self.dtype,

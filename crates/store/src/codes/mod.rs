@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use reader::CodeSet;
 pub use writer::CodeSetWriter;
 
-use crate::{ActivationSet, Level, ModelRef, StoreError};
+use crate::{ActivationSet, Level, ModelRef, Site, StoreError};
 
 /// `format` value of a code set's manifest.
 pub const CODES_FORMAT: &str = "plmscope.codes";
@@ -34,7 +34,7 @@ pub struct ActivationSourceRef {
     /// Layer.
     pub layer: usize,
     /// Capture site.
-    pub site: String,
+    pub site: Site,
     /// Residue or protein rows.
     pub level: Level,
     /// Row width of the activations.
@@ -83,7 +83,7 @@ impl CodeSetHeader {
             source: ActivationSourceRef {
                 model: header.model.clone(),
                 layer: header.layer,
-                site: header.site.clone(),
+                site: header.site,
                 level: header.level,
                 d_model: header.d_model,
                 total_proteins: header.total_proteins,
@@ -157,8 +157,9 @@ impl CodeManifest {
     }
 }
 
-/// Sparse rows in CSR form: what an encoder produces (`plmscope_sae::SparseCodes` wraps it)
-/// and what one code shard holds.
+/// Sparse rows in CSR form, the one owned CSR type: what an encoder and the SAE trainer produce
+/// (`plmscope_sae::SparseCodes` wraps it) and what one code shard holds.
+/// `plmscope_interpret::foreground::SparseCodes` is a borrowed view of this same layout.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CsrRows {
     /// `row_ptr[r]..row_ptr[r + 1]` are row `r`'s entries; starts at 0, `rows + 1` long.
@@ -208,6 +209,15 @@ impl CsrRows {
     /// Entries held.
     pub fn nnz(&self) -> usize {
         self.feature.len()
+    }
+
+    /// The row of every entry, in entry order (the row indices of the COO form).
+    pub fn entry_rows(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.nnz());
+        for (r, w) in self.row_ptr.windows(2).enumerate() {
+            out.extend(std::iter::repeat_n(r as u32, (w[1] - w[0]) as usize));
+        }
+        out
     }
 
     /// Checks the CSR invariants and that every feature is below `d_sae`.

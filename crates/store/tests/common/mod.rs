@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use plmscope_store::{ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, StorageDtype};
+use plmscope_store::{
+    ActivationSetWriter, Level, ModelRef, ProteinEntry, SetHeader, Site, StorageDtype,
+};
 
 pub fn header(
     level: Level,
@@ -20,7 +22,7 @@ pub fn header(
             weights_sha256: "0123abcd".into(),
         },
         layer: 4,
-        site: "resid_post".into(),
+        site: Site::ResidPost,
         level,
         d_model,
         dtype,
