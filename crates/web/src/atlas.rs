@@ -30,6 +30,8 @@ pub struct Atlas {
     pub has_protein_activations: bool,
     pub has_protein_info: bool,
     pub has_similar_units: bool,
+    /// `plmscope flow`'s links (`flow_links`).
+    pub has_flow_links: bool,
     /// Residue tracks, when the code and activation sets named in `meta.inputs` were found.
     pub tracks: Option<Tracks>,
     pool: Mutex<Vec<Connection>>,
@@ -106,6 +108,7 @@ impl Atlas {
             has_protein_activations: has("protein_activations"),
             has_protein_info: has("protein_info"),
             has_similar_units: has("similar_units"),
+            has_flow_links: has("flow_links"),
             meta,
             tracks,
             pool: Mutex::new(vec![connection]),

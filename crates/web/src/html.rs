@@ -79,7 +79,7 @@ pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>{t} · plmscope</title>\
          <meta name=viewport content='width=device-width'><style>{STYLE}</style></head><body>\
-         <header><a href='/'>plmscope atlas</a><a href='/compare'>compare</a><a href='/sequence'>your sequence</a>\
+         <header><a href='/'>plmscope atlas</a><a href='/compare'>compare</a><a href='/flow'>flow</a><a href='/sequence'>your sequence</a>\
          <form action='/search'><input name=q placeholder='GO term, Pfam, accession, text' size=32 id=q>\
          <button>search</button></form></header><main>{body}</main><div id=readout></div>\
          <script>{SCRIPT}</script></body></html>",

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::atlas::Atlas;
 use crate::error::{WebError, WebResult};
+use crate::flow::FlowGraph;
 use crate::index::Index;
 use crate::live::Live;
 use crate::pages;
@@ -39,8 +40,12 @@ pub struct AppState {
     /// Decoder-cosine neighbours from `--sae`, per atlas whose feature count matches it.
     pub(crate) similar: HashMap<usize, Arc<Vec<Vec<Neighbour>>>>,
     pub(crate) compare: Vec<pages::compare::AtlasSummary>,
-    /// `plmscope compare`'s report (plmscope_interpret::compare), when it could be computed.
+    /// `plmscope compare`'s rows (plmscope_interpret::compare) in atlas order, and its report,
+    /// when they could be computed.
+    pub(crate) compare_rows: Option<Vec<plmscope_interpret::compare::AtlasComparison>>,
     pub(crate) compare_full: Option<String>,
+    /// Links between features of different dictionaries (`flow_links`).
+    pub(crate) flow: FlowGraph,
 }
 
 /// Neighbours kept per feature.
@@ -69,7 +74,7 @@ impl AppState {
         let mut similar = HashMap::new();
         let mut users = Vec::new();
         if let (Some(d), Some(path)) = (&dictionary, &options.sae) {
-            let level = if d.meta.source.level == "protein" {
+            let level = if d.meta.source.level == Some(plmscope_store::Level::Protein) {
                 "protein"
             } else {
                 "residue"
@@ -107,20 +112,26 @@ impl AppState {
             .collect::<WebResult<Vec<_>>>()?;
         // The richer report of `plmscope compare` (FVE, L0, GO depth...); it needs each atlas's
         // GO OBO, so it is optional: the summary table is always there.
-        let compare_full = match plmscope_interpret::compare::compare_atlases(&options.atlases) {
-            Ok(rows) => Some(plmscope_interpret::compare::to_html(&rows)),
+        let compare_rows = match plmscope_interpret::compare::compare_atlases(&options.atlases) {
+            Ok(rows) => Some(rows),
             Err(e) => {
                 eprintln!("compare: no full report ({e}); /compare shows the summary table");
                 None
             }
         };
+        let compare_full = compare_rows
+            .as_deref()
+            .map(plmscope_interpret::compare::to_html);
+        let flow = FlowGraph::load(&atlases, compare_rows.as_deref().unwrap_or(&[]))?;
         Ok(AppState {
             atlases,
             index,
             live,
             similar,
             compare,
+            compare_rows,
             compare_full,
+            flow,
         })
     }
 
@@ -177,6 +188,10 @@ async fn search(State(s): Shared, Query(q): Query<SearchQuery>) -> Response {
 
 async fn compare(State(s): Shared) -> Response {
     blocking(s, pages::compare::render).await
+}
+
+async fn flow(State(s): Shared, Query(q): Query<pages::flow::FlowQuery>) -> Response {
+    blocking(s, move |s| pages::flow::render(s, &q)).await
 }
 
 async fn compare_full(State(s): Shared) -> Response {
@@ -262,6 +277,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/search", get(search))
         .route("/compare", get(compare))
         .route("/compare/full", get(compare_full))
+        .route("/flow", get(flow))
         .route("/sequence", get(sequence_form).post(sequence_post))
         .fallback(not_found)
         .layer(middleware::from_fn(guard))

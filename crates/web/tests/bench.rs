@@ -7,8 +7,10 @@
 //! cargo test -p plmscope-web --test bench -- --ignored --nocapture
 //! ```
 //!
-//! and see BENCHMARKS.md for the numbers. The synthetic atlas has no code set beside it, so
-//! feature pages are measured without residue tracks (tracks add one CSR scan per protein shown).
+//! and see BENCHMARKS.md for the numbers. Every page type must answer in under 50 ms at p95,
+//! from 1 and from 16 clients (the issue's target). The synthetic atlas has no code set beside
+//! it, so feature pages are measured without residue tracks (tracks add one CSR scan per
+//! protein shown).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -142,12 +144,13 @@ fn page_latency_on_a_10000_feature_atlas() {
                 percentile(&latencies, 0.95),
                 percentile(&latencies, 0.99)
             );
-            if clients == 1 {
-                assert!(
-                    percentile(&latencies, 0.95) < 50.0,
-                    "{name}: p95 over 50 ms"
-                );
-            }
+            // The issue's target, for 1 and 16 clients. 16 clients held it in every run on the
+            // 2-core machine, also at load average 9 from other builds (worst p95 45 ms,
+            // 2026-12-01); a failure on a busier machine may be the machine.
+            assert!(
+                percentile(&latencies, 0.95) < 50.0,
+                "{name}, {clients} clients: p95 over 50 ms"
+            );
         }
     }
 }

@@ -58,6 +58,7 @@ fn every_page_of_the_atlas_answers() {
         "/a/0",
         "/a/0?kind=neuron&sort=density",
         "/compare",
+        "/flow",
         "/sequence",
         "/search?q=GO%3A0000003",
         "/a/0/unit/1",
@@ -75,6 +76,12 @@ fn every_page_of_the_atlas_answers() {
         "one page of 100 units"
     );
     assert!(list.contains("id=next"));
+    let (_, flow) = get(s.addr, "/flow");
+    assert!(
+        flow.contains("id=no-flow") && flow.contains("plmscope flow --source"),
+        "without flow_links the page says which command writes them"
+    );
+    assert!(flow.contains("id=depth"), "the GO depth section is there");
     let (_, neurons) = get(s.addr, "/a/0?kind=neuron");
     assert!(
         neurons.contains("neuron 0") && !neurons.contains(">feature "),

@@ -83,6 +83,7 @@ pub fn render(s: &AppState) -> WebResult<String> {
         }
     }
     b.push_str("</table>");
+    b.push_str("<p><a id=depth-link href='/flow#depth'>GO depth by layer</a> (mean and median depth of significant GO terms per atlas and kind, with the links between layers' features)</p>");
     if s.compare_full.is_some() {
         b.push_str("<p><a id=full href='/compare/full'>Full comparison</a> (FVE, L0, GO depth, Pfam and concept coverage, description scores: <code>plmscope compare</code>'s report)</p>");
     }

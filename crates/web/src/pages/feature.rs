@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 
 use super::{go_link, pfam_chip};
 use crate::atlas::Atlas;
@@ -240,14 +240,16 @@ pub fn render(s: &AppState, atlas: usize, unit: i64) -> WebResult<String> {
             } else {
                 b.push_str("<table id=similar><tr><th>feature</th><th>cosine</th><th>best GO term</th></tr>");
                 for (other, cosine) in &similar {
-                    let go: Option<(Option<String>, Option<String>)> = s.index.with(|ic| {
-                        Ok(ic.query_row("SELECT go, go_name FROM units WHERE atlas = ?1 AND unit = ?2", params![atlas, other], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
-                    })?;
-                    let (term, name) = go.unwrap_or((None, None));
-                    let _ = write!(b, "<tr><td><a href='/a/{atlas}/unit/{other}'>feature {}</a></td><td class=n>{}</td><td>{} {}</td></tr>", other - a.feature_offset, num(*cosine), term.as_deref().map(go_link).unwrap_or_default(), esc(name.as_deref().unwrap_or("")));
+                    let summary = s.index.unit(atlas, *other);
+                    let term = summary.and_then(|u| u.go.as_deref());
+                    let name = summary.and_then(|u| u.go_name.as_deref());
+                    let _ = write!(b, "<tr><td><a href='/a/{atlas}/unit/{other}'>feature {}</a></td><td class=n>{}</td><td>{} {}</td></tr>", other - a.feature_offset, num(*cosine), term.map(go_link).unwrap_or_default(), esc(name.unwrap_or("")));
                 }
                 b.push_str("</table>");
             }
+        }
+        if kind == "feature" && s.flow.describes(atlas) {
+            b.push_str(&super::flow::feature_section(s, atlas, index));
         }
         Ok(page(&format!("{kind} {index} · {}", a.name), &b))
     })

@@ -1,19 +1,23 @@
 //! The pages, each a function from the state and the request's parameters to HTML.
 
 pub mod compare;
+pub mod depth;
 pub mod feature;
+pub mod flow;
 pub mod list;
 pub mod protein;
 pub mod sequence;
 
 use std::fmt::Write;
 
-use rusqlite::params;
-
 use crate::error::{WebError, WebResult};
 use crate::html::{esc, num, opt, page, url};
-use crate::index::fts_query;
+use crate::index::{TextQuery, UnitRow};
 use crate::server::AppState;
+
+/// Units a search shows (best GO q first) and proteins (in atlas order).
+const SEARCH_UNITS: usize = 200;
+const SEARCH_PROTEINS: usize = 100;
 
 /// `/`: the atlases served.
 pub fn home(s: &AppState) -> WebResult<String> {
@@ -34,55 +38,6 @@ pub fn home(s: &AppState) -> WebResult<String> {
     }
     body.push_str("</table>");
     Ok(page("atlases", &body))
-}
-
-/// A unit's summary row from the index, for lists.
-pub(crate) struct UnitRow {
-    pub atlas: usize,
-    pub unit: i64,
-    pub kind: String,
-    pub idx: i64,
-    pub density: f64,
-    pub max: f64,
-    pub dead: bool,
-    pub go: Option<String>,
-    pub go_name: Option<String>,
-    pub go_q: Option<f64>,
-    pub go_significant: i64,
-    pub pfam: Option<String>,
-    pub pfam_q: Option<f64>,
-    pub concept: Option<String>,
-    pub concept_f1: Option<f64>,
-    pub family_f1: Option<f64>,
-    pub pattern: Option<String>,
-    pub description: Option<String>,
-    pub score: Option<f64>,
-}
-
-pub(crate) const UNIT_COLUMNS: &str = "atlas, unit, kind, idx, density, max, dead, go, go_name, go_q, go_significant, pfam, pfam_q, concept, concept_f1, family_f1, pattern, description, score";
-
-pub(crate) fn unit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnitRow> {
-    Ok(UnitRow {
-        atlas: r.get::<_, i64>(0)? as usize,
-        unit: r.get(1)?,
-        kind: r.get(2)?,
-        idx: r.get(3)?,
-        density: r.get(4)?,
-        max: r.get(5)?,
-        dead: r.get::<_, i64>(6)? != 0,
-        go: r.get(7)?,
-        go_name: r.get(8)?,
-        go_q: r.get(9)?,
-        go_significant: r.get(10)?,
-        pfam: r.get(11)?,
-        pfam_q: r.get(12)?,
-        concept: r.get(13)?,
-        concept_f1: r.get(14)?,
-        family_f1: r.get(15)?,
-        pattern: r.get(16)?,
-        description: r.get(17)?,
-        score: r.get(18)?,
-    })
 }
 
 pub(crate) fn go_link(term: &str) -> String {
@@ -144,45 +99,30 @@ pub fn search(s: &AppState, q: &str) -> WebResult<String> {
         ));
     }
     let mut body = format!("<h1>Search</h1><form action='/search'><input name=q value='{}' size=40> <button>search</button></form>", esc(q));
-    let Some(query) = fts_query(q) else {
+    let Some(query) = TextQuery::parse(q)? else {
         body.push_str("<p class=muted>Type a GO id or name, a Pfam id, an accession or words of a description.</p>");
         return Ok(page("search", &body));
     };
-    let (units, proteins) = s.index.with(|c| {
-        let mut st = c.prepare(&format!(
-            "SELECT {UNIT_COLUMNS} FROM units WHERE (atlas, unit) IN
-               (SELECT atlas, target FROM search WHERE search MATCH ?1 AND kind = 'unit' LIMIT 200)
-             ORDER BY go_q IS NULL, go_q LIMIT 200"
-        ))?;
-        let units = st.query_map(params![query], unit_row)?.collect::<Result<Vec<_>, _>>()?;
-        let mut st = c.prepare(
-            "SELECT p.atlas, p.accession, p.length, p.families, p.name FROM proteins p
-             JOIN (SELECT atlas, target FROM search WHERE search MATCH ?1 AND kind = 'protein' LIMIT 100) m
-             ON m.atlas = p.atlas AND m.target = p.protein",
-        )?;
-        let proteins = st
-            .query_map(params![query], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((units, proteins))
-    })?;
+    let found = s.index.search(&query, SEARCH_UNITS, SEARCH_PROTEINS);
+    let (units, proteins) = (found.units, found.proteins);
     let _ = write!(
         body,
-        "<h2>Units ({})</h2><table id=units>{UNIT_HEADER}",
-        units.len()
+        "<h2>Units ({}{})</h2><table id=units>{UNIT_HEADER}",
+        units.len(),
+        if found.units_total > units.len() {
+            format!(" of {}, best GO q first", found.units_total)
+        } else {
+            String::new()
+        }
     );
     for u in &units {
         let name = s.atlases.get(u.atlas).map(|a| a.name.as_str());
         body.push_str(&unit_tr(u, if s.atlases.len() > 1 { name } else { None }));
     }
     let _ = write!(body, "</table><h2>Proteins ({})</h2><table id=proteins><tr><th>protein</th><th>atlas</th><th>length</th><th>families</th><th>name</th></tr>", proteins.len());
-    for (a, acc, len, fam, name) in &proteins {
-        let atlas = s
-            .atlases
-            .get(*a as usize)
-            .map(|x| x.name.as_str())
-            .unwrap_or("");
+    for (a, p) in &proteins {
+        let (acc, len, fam, name) = (&p.accession, p.length, &p.families, &p.name);
+        let atlas = s.atlases.get(*a).map(|x| x.name.as_str()).unwrap_or("");
         let _ = write!(
             body,
             "<tr><td><a href='/a/{a}/protein/{}'>{}</a></td><td>{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",

@@ -2,8 +2,6 @@
 
 use std::fmt::Write;
 
-use rusqlite::params;
-
 use super::pfam_chip;
 use crate::error::{WebError, WebResult};
 use crate::html::{esc, num, page, track, url};
@@ -26,6 +24,7 @@ pub fn render(s: &AppState, atlas: usize, accession: &str) -> WebResult<String> 
         length,
         families,
         name,
+        ..
     }) = s.index.protein(atlas, accession)?
     else {
         return Err(WebError::NotFound(format!(
@@ -33,44 +32,40 @@ pub fn render(s: &AppState, atlas: usize, accession: &str) -> WebResult<String> 
             a.name
         )));
     };
-    // (unit, kind, index, activation, max of the unit, best GO name)
-    let mut units: Vec<(i64, String, i64, f64, f64, String)> = s.index.with(|c| {
-        let mut st = c.prepare(
-            "SELECT t.unit, u.kind, u.idx, t.activation, u.max, COALESCE(u.go_name, '') FROM tops t
-             JOIN units u ON u.atlas = t.atlas AND u.unit = t.unit
-             WHERE t.atlas = ?1 AND t.protein = ?2 ORDER BY t.activation / u.max DESC",
-        )?;
-        let rows = st
-            .query_map(params![atlas, protein], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })?;
+    // (unit, kind, index, activation, max of the unit, best GO name), most active (relative to
+    // the unit's max) first; a unit of max 0 last (SQL: x / 0 is NULL).
+    let relative = |activation: f64, max: f64| (max != 0.0).then(|| activation / max);
+    let mut tops: Vec<_> = s
+        .index
+        .tops(atlas, *protein)
+        .iter()
+        .filter_map(|t| s.index.unit(atlas, t.unit).map(|u| (t, u)))
+        .collect();
+    tops.sort_by(|(x, u), (y, v)| {
+        match (relative(x.activation, u.max), relative(y.activation, v.max)) {
+            (Some(a), Some(b)) => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+            (a, b) => b.is_some().cmp(&a.is_some()),
+        }
+    });
+    let mut units: Vec<(i64, String, i64, f64, f64, String)> = tops
+        .iter()
+        .map(|(t, u)| {
+            let go = u.go_name.clone().unwrap_or_default();
+            (t.unit, u.kind.clone(), u.idx, t.activation, u.max, go)
+        })
+        .collect();
     // Every feature stored in the protein's codes, when the code set is here.
     if let Some(on) = a.tracks.as_ref().and_then(|t| t.features_on(accession)) {
         units.retain(|u| u.1 != "feature");
         let mut features = Vec::new();
-        s.index.with(|c| {
-            let mut st = c.prepare(
-                "SELECT max, COALESCE(go_name, '') FROM units WHERE atlas = ?1 AND unit = ?2",
-            )?;
-            for &(index, v) in on.iter().take(UNITS) {
-                let unit = a.feature_offset + index;
-                let (max, go): (f64, String) = st
-                    .query_row(params![atlas, unit], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .unwrap_or((v as f64, String::new()));
-                features.push((unit, "feature".to_string(), index, v as f64, max, go));
-            }
-            Ok(())
-        })?;
+        for &(index, v) in on.iter().take(UNITS) {
+            let unit = a.feature_offset + index;
+            let (max, go) = match s.index.unit(atlas, unit) {
+                Some(u) => (u.max, u.go_name.clone().unwrap_or_default()),
+                None => (v as f64, String::new()),
+            };
+            features.push((unit, "feature".to_string(), index, v as f64, max, go));
+        }
         features.extend(units);
         units = features;
     }
