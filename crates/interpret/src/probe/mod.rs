@@ -38,6 +38,7 @@
 //! ```
 
 pub mod atlas;
+pub mod columns;
 pub mod metrics;
 pub mod solver;
 
