@@ -72,7 +72,7 @@ impl ActivationSet {
 
     #[getter]
     fn site(&self) -> String {
-        self.set.header().site.clone()
+        self.set.header().site.to_string()
     }
 
     #[getter]
