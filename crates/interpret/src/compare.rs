@@ -3,7 +3,9 @@
 //! much of the biology they reach: the share of units with a significant GO term, the distinct
 //! GO terms, the GO depth of the significant terms (the seed paper's "abstraction by layer":
 //! longest path to the root, goatools' `depth`), Pfam and concept coverage and description
-//! scores. Every number is a query on the atlas tables (the test checks them against SQL).
+//! scores; and the probes stored in each atlas (`plmscope probe --atlas`), features against
+//! neurons per label set. Every number is a query on the atlas tables (the test checks them
+//! against SQL).
 //!
 //! ```no_run
 //! use plmscope_interpret::compare::{compare_atlases, to_tsv};
@@ -27,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{AnalysisError, AnalysisResult};
 
 mod render;
-pub use render::{to_html, to_tsv};
+pub use render::{probes_to_tsv, to_html, to_tsv};
 
 /// What an atlas describes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -71,6 +73,26 @@ pub struct UnitStats {
     pub description_mean_pearson: Option<f64>,
 }
 
+/// One probe stored in an atlas (`plmscope probe --atlas`): a set's units against labels.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeSummary {
+    pub labels: String,
+    pub level: String,
+    /// The probed set (code set: features; activation set: neurons).
+    pub set: String,
+    pub kind: String,
+    pub units: u64,
+    pub c: f64,
+    /// Held-out AUROC and F1 of the fit at `c`.
+    pub auroc: f64,
+    pub f1: f64,
+    pub nonzero: u64,
+    /// Best held-out AUROC on the L1 path, and the fewest units reaching 95% of it.
+    pub best_auroc: f64,
+    pub units_for_95: u64,
+    pub test_proteins: u64,
+}
+
 /// One atlas, features and neurons side by side.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AtlasComparison {
@@ -79,6 +101,8 @@ pub struct AtlasComparison {
     pub alpha: f64,
     pub features: Option<UnitStats>,
     pub neurons: Option<UnitStats>,
+    /// The atlas's `probes` rows, by labels then held-out AUROC (best first).
+    pub probes: Vec<ProbeSummary>,
 }
 
 /// Choices of a comparison.
@@ -146,9 +170,41 @@ fn compare_one(
         atlas: path.to_path_buf(),
         features: stats("feature")?,
         neurons: stats("neuron")?,
+        probes: probes(&db, path)?,
         source,
         alpha,
     })
+}
+
+/// The `probes` table (empty when the atlas has none).
+fn probes(db: &Connection, path: &Path) -> AnalysisResult<Vec<ProbeSummary>> {
+    if !has_table(db, path, "probes")? {
+        return Ok(Vec::new());
+    }
+    let sql = "SELECT labels, level, set_name, kind, units, c, auroc, f1, nonzero, best_auroc, \
+               units_for_95, test_proteins FROM probes ORDER BY labels, level, auroc DESC, \
+               set_name, kind";
+    let read = || -> rusqlite::Result<Vec<ProbeSummary>> {
+        let mut statement = db.prepare(sql)?;
+        let rows = statement.query_map([], |r| {
+            Ok(ProbeSummary {
+                labels: r.get(0)?,
+                level: r.get(1)?,
+                set: r.get(2)?,
+                kind: r.get(3)?,
+                units: r.get::<_, i64>(4)? as u64,
+                c: r.get(5)?,
+                auroc: r.get(6)?,
+                f1: r.get(7)?,
+                nonzero: r.get::<_, i64>(8)? as u64,
+                best_auroc: r.get(9)?,
+                units_for_95: r.get::<_, i64>(10)? as u64,
+                test_proteins: r.get::<_, i64>(11)? as u64,
+            })
+        })?;
+        rows.collect()
+    };
+    read().map_err(AnalysisError::sqlite(path, "read probes"))
 }
 
 fn count(db: &Connection, path: &Path, sql: &str, kind: &str, x: f64) -> AnalysisResult<u64> {

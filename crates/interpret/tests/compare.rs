@@ -1,9 +1,14 @@
 //! `compare` numbers equal what the atlas tables give, queried independently, on a hand-built
-//! atlas whose answers are known; and TSV/HTML carry them.
+//! atlas whose answers are known; and TSV/HTML carry them, probes included.
 
 use plmscope_interpret::atlas::schema::CREATE_TABLES;
 use plmscope_interpret::compare::{
-    compare_atlases_with, record_source, to_html, to_tsv, AtlasSource, CompareOptions,
+    compare_atlases_with, probes_to_tsv, record_source, to_html, to_tsv, AtlasSource,
+    CompareOptions,
+};
+use plmscope_interpret::probe::atlas::write_probes;
+use plmscope_interpret::probe::{
+    run_probe, ProbeData, ProbeOptions, ProbeReport, UnitKind, UnitValues,
 };
 use rusqlite::{params, Connection};
 
@@ -159,4 +164,89 @@ fn compare_matches_the_atlas_tables() {
     let html = to_html(&rows);
     assert!(html.contains("<svg") && html.contains("go_mean_depth"));
     assert!(!html.contains("<script") && !html.contains("http://www.w3.org/1999"));
+}
+
+/// A toy probe report: `units` units, unit 2 carries the label (strength `signal`).
+fn probe_report(name: &str, kind: UnitKind, signal: f32) -> ProbeReport {
+    let (rows, units) = (240, 6);
+    let labels: Vec<bool> = (0..rows).map(|i| i % 3 == 0).collect();
+    let mut values = vec![0f32; rows * units];
+    for i in 0..rows {
+        for j in 0..units {
+            values[j * rows + i] = ((i * 31 + j * 17) % 13) as f32 / 13.0;
+        }
+        values[2 * rows + i] += if labels[i] { signal } else { 0.0 };
+    }
+    let data = ProbeData {
+        name: name.into(),
+        kind,
+        units,
+        values: UnitValues::Dense(values),
+        labels,
+        groups: (0..rows as u32).collect(),
+    };
+    run_probe(&data, &ProbeOptions::default()).unwrap()
+}
+
+#[test]
+fn compare_lists_the_probes_each_atlas_holds_ranked_per_label_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let obo = dir.path().join("go.obo");
+    std::fs::write(&obo, OBO).unwrap();
+    let atlases: Vec<_> = [3, 6]
+        .into_iter()
+        .map(|layer| {
+            let p = dir.path().join(format!("l{layer}.sqlite"));
+            build(&p, layer);
+            p
+        })
+        .collect();
+    let options = ProbeOptions::default();
+    let l3 = [
+        probe_report("codes/l3", UnitKind::Feature, 0.4),
+        probe_report("acts/l3", UnitKind::Neuron, 0.1),
+    ];
+    let l6 = [probe_report("codes/l6", UnitKind::Feature, 2.0)];
+    write_probes(&atlases[0], "tmbed=alpha.fasta", "residue", &options, &l3).unwrap();
+    write_probes(&atlases[1], "tmbed=alpha.fasta", "residue", &options, &l6).unwrap();
+    let rows = compare_atlases_with(&atlases, &CompareOptions { go: Some(obo) }).unwrap();
+    // Catches: probes dropped, attached to the wrong atlas, or not ordered by AUROC.
+    assert_eq!(rows[0].probes.len(), 2);
+    assert_eq!(rows[1].probes.len(), 1);
+    let stored = &rows[1].probes[0];
+    assert_eq!(
+        (stored.set.as_str(), stored.kind.as_str()),
+        ("codes/l6", "feature")
+    );
+    assert_eq!(stored.auroc, l6[0].auroc);
+    assert_eq!(stored.units_for_95, l6[0].units_for_95 as u64);
+    assert_eq!(stored.nonzero, l6[0].nonzero as u64);
+    assert!(rows[0].probes[0].auroc >= rows[0].probes[1].auroc);
+
+    let tsv = probes_to_tsv(&rows);
+    let lines: Vec<Vec<&str>> = tsv.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), 4, "{tsv}");
+    let col = |name: &str| lines[0].iter().position(|h| *h == name).unwrap();
+    // Ranked across atlases within the label set: the strongest signal (layer 6) first.
+    let aurocs: Vec<f64> = lines[1..]
+        .iter()
+        .map(|l| l[col("auroc")].parse().unwrap())
+        .collect();
+    assert_eq!(lines[1][col("set")], "codes/l6");
+    assert_eq!(lines[1][col("layer")], "6");
+    assert_eq!(
+        lines[1..]
+            .iter()
+            .map(|l| l[col("rank")])
+            .collect::<Vec<_>>(),
+        ["1", "2", "3"]
+    );
+    let sorted = {
+        let mut s = aurocs.clone();
+        s.sort_by(|a, b| b.total_cmp(a));
+        s
+    };
+    assert_eq!(aurocs, sorted);
+    let html = to_html(&rows);
+    assert!(html.contains("id=\"probes\"") && html.contains("codes/l6"));
 }

@@ -10,6 +10,7 @@
 //!     atlases: vec!["runs/x/layer3.sqlite".into(), "runs/x/layer6.sqlite".into()],
 //!     html: Some("compare.html".into()),
 //!     tsv: None,
+//!     probes_tsv: None,
 //!     go: None,
 //! })?;
 //! print!("{outcome}");
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use plmscope_interpret::compare::{
-    compare_atlases_with, to_html, to_tsv, AtlasComparison, CompareOptions,
+    compare_atlases_with, probes_to_tsv, to_html, to_tsv, AtlasComparison, CompareOptions,
 };
 
 /// Which atlases to compare and where the tables go. With the `cli` feature it is also
@@ -38,6 +39,10 @@ pub struct CompareRequest {
     /// Write the table as TSV (printed to stdout when neither --tsv nor --html is given).
     #[cfg_attr(feature = "cli", arg(long))]
     pub tsv: Option<PathBuf>,
+    /// Write the probes the atlases hold (`plmscope probe --atlas`) as TSV, ranked by held-out
+    /// AUROC per label set (the HTML page shows them too).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub probes_tsv: Option<PathBuf>,
     /// GO OBO for term depths, instead of the one each atlas names in its inputs.
     #[cfg_attr(feature = "cli", arg(long))]
     pub go: Option<PathBuf>,
@@ -71,20 +76,26 @@ pub fn compare(req: &CompareRequest) -> Result<CompareOutcome> {
     write_tables(req, rows)
 }
 
-/// Writes `rows` as TSV and HTML where `req` asks.
+/// Writes `rows` as TSV and HTML where `req` asks (each file whole or not at all).
 fn write_tables(req: &CompareRequest, rows: Vec<AtlasComparison>) -> Result<CompareOutcome> {
     let tsv = to_tsv(&rows);
+    let write = |path: &PathBuf, text: &str| {
+        plmscope_fsutil::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
+    };
     if let Some(path) = &req.tsv {
-        std::fs::write(path, &tsv).with_context(|| format!("writing {}", path.display()))?;
+        write(path, &tsv)?;
     }
     if let Some(path) = &req.html {
-        std::fs::write(path, to_html(&rows))
-            .with_context(|| format!("writing {}", path.display()))?;
+        write(path, &to_html(&rows))?;
+    }
+    if let Some(path) = &req.probes_tsv {
+        write(path, &probes_to_tsv(&rows))?;
     }
     Ok(CompareOutcome {
         rows,
         tsv,
-        wrote_files: req.tsv.is_some() || req.html.is_some(),
+        wrote_files: req.tsv.is_some() || req.html.is_some() || req.probes_tsv.is_some(),
     })
 }
 
@@ -146,6 +157,7 @@ mod tests {
                 units: 8,
                 ..UnitStats::default()
             }),
+            probes: Vec::new(),
         }
     }
 

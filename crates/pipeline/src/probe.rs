@@ -408,6 +408,20 @@ pub fn probe(req: &ProbeRequest) -> Result<ProbeOutcome> {
         }
     }
     let selection = select(reference, &labels, req.max_rows, req.seed);
+    if selection.rows.is_empty() {
+        bail!(
+            "none of the {} labelled proteins of {} is in {} (whose ids look like {:?}); label \
+             the proteins by the ids the set uses (UniProt accessions)",
+            labels.by_id.len(),
+            req.labels,
+            reference.dir().display(),
+            reference
+                .proteins()
+                .first()
+                .map(|p| p.id.as_str())
+                .unwrap_or("")
+        );
+    }
     let positives = selection.labels.iter().filter(|l| **l).count();
     let proteins = {
         let mut g = selection.groups.clone();

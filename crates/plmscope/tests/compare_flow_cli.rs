@@ -343,3 +343,74 @@ fn flow_matches_a_dictionary_with_itself_and_links_two_layers() {
     assert!(err.contains("no-such-dictionary"), "{err}");
     assert_eq!(flow_links(&atlas, "l2", "l4").len(), d_sae);
 }
+
+#[test]
+fn compare_lists_the_probes_written_into_an_atlas() {
+    let study = study();
+    let dir = tempfile::tempdir().unwrap();
+    let atlas = dir.path().join("a2.sqlite");
+    std::fs::copy(study.atlas(2), &atlas).unwrap();
+    // Protein labels: every third protein of the study's FASTA is class a.
+    let fasta = std::fs::read_to_string(study.out.join("proteins.fasta")).unwrap();
+    let mut tsv = String::new();
+    for (i, header) in fasta.lines().filter(|l| l.starts_with('>')).enumerate() {
+        // `>sp|ACC|NAME ...`: the sets name proteins by accession.
+        let id = header.split('|').nth(1).unwrap();
+        let class = if i % 3 == 0 { "a" } else { "b" };
+        tsv.push_str(&format!("{id}\t{class}\n"));
+    }
+    let labels = dir.path().join("labels.tsv");
+    std::fs::write(&labels, tsv).unwrap();
+    let set = study.out.join("t6/activations/layer2.resid_post.protein");
+    let json = dir.path().join("probe.json");
+    ok(&plmscope(&[
+        "probe",
+        "--activations",
+        s(&set),
+        "--labels",
+        s(&labels),
+        "--atlas",
+        s(&atlas),
+        "--json",
+        s(&json),
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let auroc = report[0]["auroc"].as_f64().unwrap();
+    let out = dir.path().join("probes.tsv");
+    ok(&plmscope(&[
+        "compare",
+        s(&atlas),
+        s(&study.atlas(4)),
+        "--probes-tsv",
+        s(&out),
+    ]));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one probe, in the layer-2 atlas only:\n{text}"
+    );
+    let col = |name: &str| lines[0].iter().position(|h| *h == name).unwrap();
+    assert_eq!(lines[1][col("kind")], "neuron");
+    assert_eq!(lines[1][col("layer")], "2");
+    assert_eq!(lines[1][col("atlas")], s(&atlas));
+    let stored: f64 = lines[1][col("auroc")].parse().unwrap();
+    assert!((stored - auroc).abs() < 1e-6, "{stored} vs {auroc}");
+
+    // Labels under ids the set does not use are named as such, not as an empty split.
+    let wrong = dir.path().join("wrong.tsv");
+    std::fs::write(&wrong, "sp|P0A7V0|RS2_ECOLI\ta\nsp|P0A7V3|RS3_ECOLI\tb\n").unwrap();
+    let err = fails(&plmscope(&[
+        "probe",
+        "--activations",
+        s(&set),
+        "--labels",
+        s(&wrong),
+    ]));
+    assert!(
+        err.contains("wrong.tsv") && err.contains("none of the 2 labelled proteins"),
+        "{err}"
+    );
+}

@@ -254,6 +254,69 @@ pub fn to_html(rows: &[AtlasComparison]) -> String {
     for (name, series) in plots.iter().filter(|(_, s)| !s.is_empty()) {
         html.push_str(&svg_plot(name, series));
     }
-    html.push_str("</div></body></html>\n");
+    html.push_str("</div>");
+    let probes = probes_to_tsv(rows);
+    if probes.lines().count() > 1 {
+        // Which set (features or neurons, which layer) predicts each label best: the seed's
+        // question of choosing a model and layer for a task.
+        html.push_str("<h2 id=\"probes\">Probes</h2><table>");
+        for (i, line) in probes.lines().enumerate() {
+            let tag = if i == 0 { "th" } else { "td" };
+            html.push_str("<tr>");
+            for cell in line.split('\t') {
+                let _ = write!(html, "<{tag}>{}</{tag}>", escape(cell));
+            }
+            html.push_str("</tr>");
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</body></html>\n");
     html
+}
+
+/// The probes stored in the atlases, one line each (a header line first), grouped by labels
+/// and level and ranked by held-out AUROC across atlases.
+pub fn probes_to_tsv(rows: &[AtlasComparison]) -> String {
+    let mut out = String::from(
+        "labels\tlevel\trank\tauroc\tf1\tnonzero\tunits_for_95\tbest_auroc\tkind\tunits\tc\t\
+         test_proteins\tlayer\tset\tatlas\n",
+    );
+    let mut all: Vec<(&AtlasComparison, &super::ProbeSummary)> = rows
+        .iter()
+        .flat_map(|r| r.probes.iter().map(move |p| (r, p)))
+        .collect();
+    all.sort_by(|a, b| {
+        (&a.1.labels, &a.1.level)
+            .cmp(&(&b.1.labels, &b.1.level))
+            .then(b.1.auroc.total_cmp(&a.1.auroc))
+    });
+    let mut rank = 0;
+    for (i, (row, p)) in all.iter().enumerate() {
+        let same_group = i > 0 && {
+            let prev = all[i - 1].1;
+            (&prev.labels, &prev.level) == (&p.labels, &p.level)
+        };
+        rank = if same_group { rank + 1 } else { 1 };
+        let cells = [
+            p.labels.clone(),
+            p.level.clone(),
+            rank.to_string(),
+            number(Some(p.auroc)),
+            number(Some(p.f1)),
+            p.nonzero.to_string(),
+            p.units_for_95.to_string(),
+            number(Some(p.best_auroc)),
+            p.kind.clone(),
+            p.units.to_string(),
+            number(Some(p.c)),
+            p.test_proteins.to_string(),
+            row.source.layer.map(|l| l.to_string()).unwrap_or_default(),
+            p.set.clone(),
+            row.atlas.display().to_string(),
+        ];
+        let cells: Vec<String> = cells.iter().map(|c| c.replace(['\t', '\n'], " ")).collect();
+        out.push_str(&cells.join("\t"));
+        out.push('\n');
+    }
+    out
 }

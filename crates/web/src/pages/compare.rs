@@ -83,9 +83,58 @@ pub fn render(s: &AppState) -> WebResult<String> {
         }
     }
     b.push_str("</table>");
+    probes_table(s, &mut b);
     b.push_str("<p><a id=depth-link href='/flow#depth'>GO depth by layer</a> (mean and median depth of significant GO terms per atlas and kind, with the links between layers' features)</p>");
     if s.compare_full.is_some() {
         b.push_str("<p><a id=full href='/compare/full'>Full comparison</a> (FVE, L0, GO depth, Pfam and concept coverage, description scores: <code>plmscope compare</code>'s report)</p>");
     }
     Ok(page("compare", &b))
+}
+
+/// The probes the atlases hold (`plmscope probe --atlas`): per label set, every probed set
+/// ranked by held-out AUROC across atlases, features and neurons together.
+fn probes_table(s: &AppState, b: &mut String) {
+    let Some(rows) = &s.compare_rows else {
+        return;
+    };
+    let mut all: Vec<(usize, &plmscope_interpret::compare::ProbeSummary)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.probes.iter().map(move |p| (i, p)))
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    all.sort_by(|(_, a), (_, b)| {
+        (&a.labels, &a.level)
+            .cmp(&(&b.labels, &b.level))
+            .then(b.auroc.total_cmp(&a.auroc))
+    });
+    b.push_str(
+        "<h2>Probes</h2><p class=muted>L1 logistic probes on held-out proteins \
+         (<code>plmscope probe --atlas</code>); units for 95%: the fewest units on the L1 path \
+         reaching 95% of its best AUROC</p><table id=probes><tr><th>labels</th><th>level</th>\
+         <th>atlas</th><th>kind</th><th>set</th><th>AUROC</th><th>F1</th><th>nonzero</th>\
+         <th>units for 95%</th><th>best path AUROC</th></tr>",
+    );
+    for (i, p) in all {
+        let name = s.atlases.get(i).map_or("", |a| a.name.as_str());
+        let _ = write!(
+            b,
+            "<tr class=probe><td>{}</td><td>{}</td><td><a href='/a/{i}'>{}</a></td><td>{}</td>\
+             <td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td>\
+             <td class=n>{}</td><td class=n>{}</td></tr>",
+            esc(&p.labels),
+            esc(&p.level),
+            esc(name),
+            esc(&p.kind),
+            esc(&p.set),
+            num(p.auroc),
+            num(p.f1),
+            p.nonzero,
+            p.units_for_95,
+            num(p.best_auroc)
+        );
+    }
+    b.push_str("</table>");
 }
