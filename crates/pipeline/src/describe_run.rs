@@ -165,6 +165,148 @@ pub fn event_text(event: &DescribeEvent, show_prompts: bool) -> EventText {
     }
 }
 
+/// `plmscope describe` and `plmscope score`'s flags (the `cli` feature), mapped onto a
+/// [`DescribeRun`].
+#[cfg(feature = "cli")]
+mod cli {
+    use std::path::PathBuf;
+
+    use plmscope_interpret::describe::RescoreFilter;
+
+    use super::DescribeRun;
+    use crate::describe::DescribeSection;
+
+    /// Who answers, and at what price.
+    #[derive(clap::Args, Clone, Debug)]
+    struct ProviderArgs {
+        /// The atlas `plmscope analyze` wrote.
+        #[arg(long)]
+        atlas: PathBuf,
+        /// anthropic (key: ANTHROPIC_API_KEY), openai (key: OPENAI_API_KEY; with --base-url any
+        /// OpenAI-compatible server: vLLM, llama.cpp, Ollama) or replay (answers from a log).
+        #[arg(long, value_parser = ["anthropic", "openai", "replay"])]
+        provider: String,
+        /// The model, e.g. claude-haiku-4-5, gpt-4o-mini, or the name a local server serves.
+        #[arg(long)]
+        model: String,
+        /// API root, e.g. http://localhost:8000/v1 (a local server needs no key and costs nothing).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Units to describe (or whose descriptions to score).
+        #[arg(long, default_value = "both", value_parser = ["features", "neurons", "both"])]
+        units: String,
+        /// Seeds the unit draw and every unit's protein sample (score: the describe run's seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Stop cleanly before the spend could pass this many US dollars.
+        #[arg(long, value_name = "USD")]
+        max_cost: Option<f64>,
+        /// Units in flight at once.
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Print what would be asked and the token and cost estimate; call nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Ask again for units recorded as failed by an earlier run.
+        #[arg(long)]
+        retry_failed: bool,
+        /// TOML prices per million tokens overriding the built-in list prices:
+        /// `[models]` then `"claude-haiku-4-5" = { input = 1.0, output = 5.0 }`.
+        #[arg(long, value_name = "FILE")]
+        price_table: Option<PathBuf>,
+        /// replay: the JSONL log of an earlier run to answer from (default: this atlas's log).
+        #[arg(long, value_name = "FILE")]
+        replay_log: Option<PathBuf>,
+        /// The JSONL call log and cache (default: <atlas stem>.descriptions.jsonl beside it).
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+    }
+
+    /// Describe an atlas's features and neurons in words with a language model, and score each
+    /// description by how well it predicts activations on held-out proteins.
+    #[derive(clap::Args, Debug)]
+    pub struct DescribeArgs {
+        #[command(flatten)]
+        common: ProviderArgs,
+        /// Units per kind (default 200, the seed paper's).
+        #[arg(long)]
+        sample: Option<usize>,
+        /// gujral2025 (the seed paper's, default) or delphi (residue windows).
+        #[arg(long, value_parser = ["gujral2025", "delphi"])]
+        protocol: Option<String>,
+        /// A preset's protocol and sample (gujral2025-protein, gujral2025-residue, ...).
+        #[arg(long)]
+        preset: Option<String>,
+        /// Write every selected unit's explain and score prompt to DIR as text files.
+        #[arg(long, value_name = "DIR")]
+        pub prompts_dir: Option<PathBuf>,
+        /// Dry run: print every explain prompt in full, not only the list of units.
+        #[arg(long, requires = "dry_run")]
+        pub show_prompts: bool,
+    }
+
+    /// Score the descriptions already in an atlas again (e.g. with another model), on the same
+    /// held-out proteins; new rows go to description_scores, the originals stay.
+    #[derive(clap::Args, Debug)]
+    pub struct ScoreArgs {
+        #[command(flatten)]
+        common: ProviderArgs,
+        /// Only descriptions written by this provider.
+        #[arg(long)]
+        described_by_provider: Option<String>,
+        /// Only descriptions written by this model.
+        #[arg(long)]
+        described_by_model: Option<String>,
+    }
+
+    impl ProviderArgs {
+        fn into_run(self) -> DescribeRun {
+            DescribeRun {
+                atlas: self.atlas,
+                section: DescribeSection {
+                    provider: self.provider,
+                    model: self.model,
+                    base_url: self.base_url,
+                    units: Some(self.units),
+                    seed: self.seed,
+                    max_cost: self.max_cost,
+                    concurrency: self.concurrency,
+                    price_table: self.price_table,
+                    replay_log: self.replay_log,
+                    retry_failed: self.retry_failed,
+                    ..DescribeSection::default()
+                },
+                log: self.log,
+                dry_run: self.dry_run,
+            }
+        }
+    }
+
+    impl DescribeArgs {
+        /// The run these flags ask for (the prompts directory and --show-prompts stay here).
+        pub fn run(&self) -> DescribeRun {
+            let mut run = self.common.clone().into_run();
+            run.section.sample = self.sample;
+            run.section.preset = self.preset.clone();
+            run.section.protocol = self.protocol.clone();
+            run
+        }
+    }
+
+    impl ScoreArgs {
+        /// The run these flags ask for, and which descriptions to score.
+        pub fn into_run(self) -> (DescribeRun, RescoreFilter) {
+            let filter = RescoreFilter {
+                provider: self.described_by_provider,
+                model: self.described_by_model,
+            };
+            (self.common.into_run(), filter)
+        }
+    }
+}
+#[cfg(feature = "cli")]
+pub use cli::{DescribeArgs, ScoreArgs};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,7 @@ enum Command {
     /// Run ESM2 on a FASTA file and store activations per layer × site × level.
     Embed(embed::EmbedArgs),
     /// Train sparse autoencoders or transcoders on an activation set.
-    Train(dictionary_cmd::TrainArgs),
+    Train(plmscope_pipeline::train::TrainArgs),
     /// Evaluate a dictionary on an activation set (MSE, FVE, L0, dead/dense, density).
     Eval(dictionary_cmd::EvalArgs),
     /// Encode an activation set into a sparse code set.
@@ -67,11 +67,11 @@ enum Command {
     /// parts).
     Merge(MergeRequest),
     /// Describe an atlas's units in words with a language model, and score the descriptions.
-    Describe(describe_cmd::DescribeArgs),
+    Describe(plmscope_pipeline::describe_run::DescribeArgs),
     /// Browse atlases in a web browser (read-only; loopback unless --host says otherwise).
     Serve(serve_cmd::ServeArgs),
     /// Score an atlas's descriptions again (e.g. with another model), on the same proteins.
-    Score(describe_cmd::ScoreArgs),
+    Score(plmscope_pipeline::describe_run::ScoreArgs),
     /// Atlases side by side (FVE, L0, dead, GO share and depth, Pfam, concepts, descriptions;
     /// features and neurons) as TSV and a self-contained HTML page with plots across layers.
     Compare(CompareRequest),

@@ -484,3 +484,10 @@ pub(crate) fn summary_json(e: &Evaluation) -> Value {
     json!({"rows": e.rows, "mse": e.mse, "fvu": e.fvu, "fve": e.fve, "l0": e.l0,
            "dead_fraction": e.density.dead_fraction, "dense_fraction": e.density.dense_fraction})
 }
+
+/// `plmscope train`'s flags (the `cli` feature): lists and switches as typed, mapped onto a
+/// [`TrainRequest`] by [`TrainArgs::into_request`].
+#[cfg(feature = "cli")]
+mod cli;
+#[cfg(feature = "cli")]
+pub use cli::TrainArgs;
