@@ -176,20 +176,7 @@ pub fn auroc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     if scores.len() != labels.len() || scores.iter().any(|s| !s.is_finite()) {
         return None;
     }
-    let positives = labels.iter().filter(|&&l| l).count();
-    let negatives = labels.len() - positives;
-    if positives == 0 || negatives == 0 {
-        return None;
-    }
-    let ranks = ranks(scores);
-    let rank_sum: f64 = ranks
-        .iter()
-        .zip(labels)
-        .filter(|(_, &l)| l)
-        .map(|(r, _)| r)
-        .sum();
-    let (p, n) = (positives as f64, negatives as f64);
-    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+    crate::probe::metrics::auroc(scores, labels)
 }
 
 /// Counts of a binary classification (true = the positive class).

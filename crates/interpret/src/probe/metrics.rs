@@ -5,64 +5,72 @@ use super::solver::Columns;
 
 /// Area under the ROC curve of `score` for `label`; `None` when one class is absent.
 pub fn auroc(score: &[f64], label: &[bool]) -> Option<f64> {
-    let positives = label.iter().filter(|l| **l).count();
-    let negatives = label.len() - positives;
-    if positives == 0 || negatives == 0 {
-        return None;
-    }
-    let mut order: Vec<usize> = (0..score.len()).collect();
-    order.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
-    // Sum of the positives' average ranks (1-based), ties sharing their mean rank.
-    let mut rank_sum = 0.0;
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && score[order[j + 1]] == score[order[i]] {
-            j += 1;
-        }
-        let mean_rank = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum += mean_rank * order[i..=j].iter().filter(|&&k| label[k]).count() as f64;
-        i = j + 1;
-    }
-    let p = positives as f64;
-    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64))
+    let entries = score.iter().copied().zip(label.iter().copied()).collect();
+    auroc_with_tie_block(entries, TieBlock::default())
 }
 
 /// AUROC of column `j` of `x` as the score, counting the rows a sparse column leaves out as
 /// one tie at zero (equal to [`auroc`] of the column written out).
 pub fn auroc_of_column(x: &Columns, j: usize, label: &[bool]) -> Option<f64> {
+    let entries: Vec<(f64, bool)> = x.entries(j).map(|(i, v)| (v as f64, label[i])).collect();
     let positives = label.iter().filter(|l| **l).count();
-    let negatives = label.len() - positives;
+    let stored_positives = entries.iter().filter(|e| e.1).count();
+    let zeros = TieBlock {
+        value: 0.0,
+        positives: positives - stored_positives,
+        negatives: x.implicit_zeros(j) - (positives - stored_positives),
+    };
+    auroc_with_tie_block(entries, zeros)
+}
+
+/// Rows not listed one by one: all scored `value`.
+#[derive(Clone, Copy, Default)]
+struct TieBlock {
+    value: f64,
+    positives: usize,
+    negatives: usize,
+}
+
+/// P(positive > negative) + ½ P(tie) over `entries` (score, label) and `block`, group by group
+/// of equal scores in ascending order (the Mann–Whitney U over average ranks).
+fn auroc_with_tie_block(mut entries: Vec<(f64, bool)>, block: TieBlock) -> Option<f64> {
+    let listed_positives = entries.iter().filter(|e| e.1).count();
+    let positives = listed_positives + block.positives;
+    let negatives = entries.len() - listed_positives + block.negatives;
     if positives == 0 || negatives == 0 {
         return None;
     }
-    let mut entries: Vec<(f64, bool)> = x.entries(j).map(|(i, v)| (v as f64, label[i])).collect();
-    // The implicit zeros: every label not among the stored entries.
-    let stored_positives = entries.iter().filter(|e| e.1).count();
-    let zero_positives = positives - stored_positives;
-    let zero_negatives = x.implicit_zeros(j) - zero_positives;
-    if zero_positives + zero_negatives > 0 {
-        entries.extend(std::iter::repeat_n((0.0, true), zero_positives));
-        entries.extend(std::iter::repeat_n((0.0, false), zero_negatives));
-    }
     entries.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // P(positive > negative) + ½ P(tie), group by group in ascending order.
     let (mut below, mut wins) = (0usize, 0.0f64);
+    let mut tally = |p: usize, q: usize| {
+        wins += p as f64 * below as f64 + 0.5 * (p * q) as f64;
+        below += q;
+    };
+    let mut block_pending = block.positives + block.negatives > 0;
     let mut i = 0;
     while i < entries.len() {
-        let mut k = i;
+        let value = entries[i].0;
         let (mut p, mut q) = (0usize, 0usize);
-        while k < entries.len() && entries[k].0 == entries[i].0 {
-            if entries[k].1 {
+        while i < entries.len() && entries[i].0 == value {
+            if entries[i].1 {
                 p += 1;
             } else {
                 q += 1;
             }
-            k += 1;
+            i += 1;
         }
-        wins += p as f64 * below as f64 + 0.5 * (p * q) as f64;
-        below += q;
-        i = k;
+        if block_pending && block.value <= value {
+            if block.value == value {
+                (p, q) = (p + block.positives, q + block.negatives);
+            } else {
+                tally(block.positives, block.negatives);
+            }
+            block_pending = false;
+        }
+        tally(p, q);
+    }
+    if block_pending {
+        tally(block.positives, block.negatives);
     }
     Some(wins / (positives as f64 * negatives as f64))
 }

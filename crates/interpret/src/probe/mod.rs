@@ -49,7 +49,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{AnalysisError, AnalysisResult};
-use solver::{Columns, LogisticFit, SolverOptions};
+use solver::{sigmoid, Columns, LogisticFit, SolverOptions};
 
 /// What the units of a set are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -375,10 +375,6 @@ fn standardise_dense(
     )
 }
 
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// Fits and scores one probe (see the module doc).
 pub fn run_probe(data: &ProbeData, options: &ProbeOptions) -> AnalysisResult<ProbeReport> {
     if options.c.is_nan() || options.c <= 0.0 || !(0.0..1.0).contains(&options.test_fraction) {
@@ -454,9 +450,9 @@ pub fn run_probe_split(
         .collect();
 
     let (path, main) = l1_path(&train, &y, &test, &test_labels, options);
-    let main_score = main.linear(&test);
-    let auroc = metrics::auroc(&main_score, &test_labels).unwrap_or(0.5);
-    let probability: Vec<f64> = main_score.iter().map(|&e| sigmoid(e)).collect();
+    // The fit at C is the path's last point, already scored there.
+    let auroc = path.last().map_or(0.5, |p| p.auroc);
+    let probability: Vec<f64> = main.linear(&test).iter().map(|&e| sigmoid(e)).collect();
     let f1 = metrics::f1(&probability, &test_labels, 0.5);
     let best_auroc = path.iter().map(|p| p.auroc).fold(auroc, f64::max);
     let units_for_95 = path

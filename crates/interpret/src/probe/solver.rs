@@ -85,7 +85,7 @@ fn log1pexp(x: f64) -> f64 {
     }
 }
 
-fn sigmoid(x: f64) -> f64 {
+pub(super) fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
@@ -240,11 +240,7 @@ fn weighted_lasso(
                 break;
             }
         }
-        let violators: Vec<usize> = (0..x.cols)
-            .into_par_iter()
-            .filter(|&j| fit.coef[j] == 0.0 && curvature[j] > 0.0)
-            .filter(|&j| (x.dot2(j, w, &r) / n).abs() > lambda * (1.0 + 1e-9))
-            .collect();
+        let violators = kkt_violators(x, w, &r, lambda, &fit);
         if violators.is_empty() {
             break;
         }
@@ -258,6 +254,17 @@ fn weighted_lasso(
         active.dedup();
     }
     fit
+}
+
+/// The zero coordinates whose gradient on the residual `r` breaks the lasso's optimality
+/// condition `|(1/n) Σ w_i x_ij r_i| ≤ λ` (an all-zero column never does).
+fn kkt_violators(x: &Columns, w: &[f64], r: &[f64], lambda: f64, fit: &LogisticFit) -> Vec<usize> {
+    let n = x.rows as f64;
+    (0..x.cols)
+        .into_par_iter()
+        .filter(|&j| fit.coef[j] == 0.0)
+        .filter(|&j| (x.dot2(j, w, r) / n).abs() > lambda * (1.0 + 1e-9))
+        .collect()
 }
 
 /// [`weighted_lasso`] by covariance updates (glmnet's "covariance" mode): the weighted Gram
@@ -276,7 +283,6 @@ fn weighted_lasso_gram(
     options: SolverOptions,
     every_unit: bool,
 ) -> LogisticFit {
-    let n = x.rows;
     let root_w: Vec<f64> = w.iter().map(|w| w.sqrt()).collect();
     let mut fit = start.clone();
     if every_unit {
@@ -318,11 +324,7 @@ fn weighted_lasso_gram(
         }
         // Soft-thresholding sets coefficients exactly to zero: drop them from the active set.
         active.retain(|&j| fit.coef[j] != 0.0);
-        let violators: Vec<usize> = (0..x.cols)
-            .into_par_iter()
-            .filter(|&j| fit.coef[j] == 0.0)
-            .filter(|&j| (x.dot2(j, w, &r) / n as f64).abs() > lambda * (1.0 + 1e-9))
-            .collect();
+        let violators = kkt_violators(x, w, &r, lambda, &fit);
         if violators.is_empty() {
             break;
         }
