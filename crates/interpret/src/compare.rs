@@ -176,6 +176,30 @@ fn compare_one(
     })
 }
 
+/// Every probe of `rows` as (index into `rows`, rank, probe): grouped by labels and level,
+/// ranked by held-out AUROC across atlases (rank 1 the best of its group).
+pub fn ranked_probes(rows: &[AtlasComparison]) -> Vec<(usize, usize, &ProbeSummary)> {
+    let mut all: Vec<(usize, &ProbeSummary)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.probes.iter().map(move |p| (i, p)))
+        .collect();
+    all.sort_by(|(_, a), (_, b)| {
+        (&a.labels, &a.level)
+            .cmp(&(&b.labels, &b.level))
+            .then(b.auroc.total_cmp(&a.auroc))
+    });
+    let mut ranked: Vec<(usize, usize, &ProbeSummary)> = Vec::with_capacity(all.len());
+    for (i, p) in all {
+        let rank = match ranked.last() {
+            Some((_, r, prev)) if (&prev.labels, &prev.level) == (&p.labels, &p.level) => r + 1,
+            _ => 1,
+        };
+        ranked.push((i, rank, p));
+    }
+    ranked
+}
+
 /// The `probes` table (empty when the atlas has none).
 fn probes(db: &Connection, path: &Path) -> AnalysisResult<Vec<ProbeSummary>> {
     if !has_table(db, path, "probes")? {

@@ -203,17 +203,10 @@ pub fn to_html(rows: &[AtlasComparison]) -> String {
          <style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;\
          font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}\
          th{background:#f4f4f4}.plots{display:flex;flex-wrap:wrap;gap:12px}</style></head>\
-         <body><h1>Atlases compared</h1><table>",
+         <body><h1>Atlases compared</h1>",
     );
-    for (i, line) in tsv.lines().enumerate() {
-        let tag = if i == 0 { "th" } else { "td" };
-        html.push_str("<tr>");
-        for cell in line.split('\t') {
-            let _ = write!(html, "<{tag}>{}</{tag}>", escape(cell));
-        }
-        html.push_str("</tr>");
-    }
-    html.push_str("</table><h2>Across layers</h2><div class=\"plots\">");
+    html.push_str(&html_table(&tsv));
+    html.push_str("<h2>Across layers</h2><div class=\"plots\">");
     let mut plots: Vec<(String, Series)> = Vec::new();
     let dictionary_metrics: [AtlasMetric; 3] = [
         ("fve", |r| r.source.fve),
@@ -259,18 +252,25 @@ pub fn to_html(rows: &[AtlasComparison]) -> String {
     if probes.lines().count() > 1 {
         // Which set (features or neurons, which layer) predicts each label best: the seed's
         // question of choosing a model and layer for a task.
-        html.push_str("<h2 id=\"probes\">Probes</h2><table>");
-        for (i, line) in probes.lines().enumerate() {
-            let tag = if i == 0 { "th" } else { "td" };
-            html.push_str("<tr>");
-            for cell in line.split('\t') {
-                let _ = write!(html, "<{tag}>{}</{tag}>", escape(cell));
-            }
-            html.push_str("</tr>");
-        }
-        html.push_str("</table>");
+        html.push_str("<h2 id=\"probes\">Probes</h2>");
+        html.push_str(&html_table(&probes));
     }
     html.push_str("</body></html>\n");
+    html
+}
+
+/// A TSV (header line first) as an HTML table, cells escaped.
+fn html_table(tsv: &str) -> String {
+    let mut html = String::from("<table>");
+    for (i, line) in tsv.lines().enumerate() {
+        let tag = if i == 0 { "th" } else { "td" };
+        html.push_str("<tr>");
+        for cell in line.split('\t') {
+            let _ = write!(html, "<{tag}>{}</{tag}>", escape(cell));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table>");
     html
 }
 
@@ -281,22 +281,8 @@ pub fn probes_to_tsv(rows: &[AtlasComparison]) -> String {
         "labels\tlevel\trank\tauroc\tf1\tnonzero\tunits_for_95\tbest_auroc\tkind\tunits\tc\t\
          test_proteins\tlayer\tset\tatlas\n",
     );
-    let mut all: Vec<(&AtlasComparison, &super::ProbeSummary)> = rows
-        .iter()
-        .flat_map(|r| r.probes.iter().map(move |p| (r, p)))
-        .collect();
-    all.sort_by(|a, b| {
-        (&a.1.labels, &a.1.level)
-            .cmp(&(&b.1.labels, &b.1.level))
-            .then(b.1.auroc.total_cmp(&a.1.auroc))
-    });
-    let mut rank = 0;
-    for (i, (row, p)) in all.iter().enumerate() {
-        let same_group = i > 0 && {
-            let prev = all[i - 1].1;
-            (&prev.labels, &prev.level) == (&p.labels, &p.level)
-        };
-        rank = if same_group { rank + 1 } else { 1 };
+    for (row, rank, p) in super::ranked_probes(rows) {
+        let row = &rows[row];
         let cells = [
             p.labels.clone(),
             p.level.clone(),

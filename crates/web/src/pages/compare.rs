@@ -97,19 +97,10 @@ fn probes_table(s: &AppState, b: &mut String) {
     let Some(rows) = &s.compare_rows else {
         return;
     };
-    let mut all: Vec<(usize, &plmscope_interpret::compare::ProbeSummary)> = rows
-        .iter()
-        .enumerate()
-        .flat_map(|(i, r)| r.probes.iter().map(move |p| (i, p)))
-        .collect();
-    if all.is_empty() {
+    let ranked = plmscope_interpret::compare::ranked_probes(rows);
+    if ranked.is_empty() {
         return;
     }
-    all.sort_by(|(_, a), (_, b)| {
-        (&a.labels, &a.level)
-            .cmp(&(&b.labels, &b.level))
-            .then(b.auroc.total_cmp(&a.auroc))
-    });
     b.push_str(
         "<h2>Probes</h2><p class=muted>L1 logistic probes on held-out proteins \
          (<code>plmscope probe --atlas</code>); units for 95%: the fewest units on the L1 path \
@@ -117,7 +108,7 @@ fn probes_table(s: &AppState, b: &mut String) {
          <th>atlas</th><th>kind</th><th>set</th><th>AUROC</th><th>F1</th><th>nonzero</th>\
          <th>units for 95%</th><th>best path AUROC</th></tr>",
     );
-    for (i, p) in all {
+    for (i, _, p) in ranked {
         let name = s.atlases.get(i).map_or("", |a| a.name.as_str());
         let _ = write!(
             b,
