@@ -10,16 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{fails, ok, plmscope, s};
+use common::{data, fails, ok, plmscope, s};
 use rusqlite::Connection;
-
-fn data(rel: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    assert!(p.exists(), "test data missing: {}", p.display());
-    p.display().to_string()
-}
 
 struct Study {
     out: PathBuf,

@@ -15,20 +15,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{fails, ok, plmscope, s, BIN};
+use common::{data, fails, ok, plmscope, s, BIN};
 use rusqlite::Connection;
-
-fn data(rel: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    assert!(
-        p.exists(),
-        "test data missing: {} (../shared/data)",
-        p.display()
-    );
-    p.display().to_string()
-}
 
 const STUDY: &str = r#"
 name = "describe"

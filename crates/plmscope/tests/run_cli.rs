@@ -9,19 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ok, plmscope, s, BIN};
-
-fn data(rel: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    assert!(
-        p.exists(),
-        "test data missing: {} (../shared/data)",
-        p.display()
-    );
-    p.display().to_string()
-}
+use common::{data, ok, plmscope, s, BIN};
 
 fn write_study(dir: &Path, alpha: f64) -> PathBuf {
     let study = format!(

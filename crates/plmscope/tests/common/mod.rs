@@ -35,6 +35,19 @@ pub fn fails(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A file of the shared test data (`../shared/data`), read in place; asserts it is there.
+pub fn data(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel);
+    assert!(
+        p.exists(),
+        "test data missing: {} (../shared/data)",
+        p.display()
+    );
+    p.display().to_string()
+}
+
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
